@@ -1,0 +1,101 @@
+from django.contrib import admin
+
+from .models import Conversation, Customer, Identity, LLMProvider, Message, UseCase
+
+
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    extra = 0
+    fields = ("channel", "address", "verified", "created_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "external_id", "identity_list", "created_at")
+    search_fields = ("display_name", "external_id", "identities__address")
+    inlines = [IdentityInline]
+
+    @admin.display(description="identities")
+    def identity_list(self, obj: Customer) -> str:
+        return ", ".join(str(i) for i in obj.identities.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("identities")
+
+
+@admin.register(Identity)
+class IdentityAdmin(admin.ModelAdmin):
+    list_display = ("address", "channel", "customer", "verified", "created_at")
+    list_filter = ("channel", "verified")
+    search_fields = ("address", "customer__display_name")
+    raw_id_fields = ("customer",)
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "role", "text", "model", "latency_ms", "external_id")
+    readonly_fields = fields
+    ordering = ("created_at",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "customer",
+        "channel",
+        "use_case",
+        "status",
+        "handler",
+        "outcome",
+        "created_at",
+        "last_message_at",
+    )
+    list_filter = ("channel", "status", "handler", "outcome", "use_case", "escalation_reason")
+    search_fields = ("id", "customer__display_name", "customer__identities__address", "external_id")
+    date_hierarchy = "created_at"
+    raw_id_fields = ("customer",)
+    readonly_fields = ("created_at", "updated_at", "last_message_at", "closed_at")
+    inlines = [MessageInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "conversation",
+        "role",
+        "short_text",
+        "model",
+        "latency_ms",
+        "completion_tokens",
+    )
+    list_filter = ("role", "model", "interrupted")
+    search_fields = ("text", "external_id", "conversation__id")
+    raw_id_fields = ("conversation", "sender")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="text")
+    def short_text(self, obj: Message) -> str:
+        return obj.text[:80]
+
+
+@admin.register(UseCase)
+class UseCaseAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "llm_provider", "is_default", "enabled", "updated_at")
+    list_filter = ("enabled", "is_default", "llm_provider")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(LLMProvider)
+class LLMProviderAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "model", "base_url", "api_key_env", "timeout_seconds", "max_retries")
+    list_filter = ("kind",)
+    search_fields = ("name", "model", "base_url")

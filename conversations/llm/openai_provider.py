@@ -1,0 +1,93 @@
+"""Any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, LiteLLM, ...)."""
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from .base import Capabilities, LLMConfigurationError, LLMError, LLMEvent, TextDelta, ToolCall, Usage
+
+
+class OpenAIProvider:
+    capabilities = Capabilities()
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        model: str,
+        api_key_env: str = "",
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        temperature: float = 0.2,
+    ) -> None:
+        if api_key_env:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise LLMConfigurationError(
+                    f"LLM provider {name!r} reads its key from the environment variable {api_key_env}, "
+                    f"which is not set: export {api_key_env}=... (or add it to .env) and restart Baton."
+                )
+        else:
+            api_key = "not-needed"  # local servers such as Ollama or llama.cpp take any key
+        self.name = name
+        self.model = model
+        self.temperature = temperature
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url or None, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[LLMEvent]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": self.temperature,
+        }
+        if tools:
+            kwargs["tools"] = tools
+        pending: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        try:
+            response = await self.client.chat.completions.create(**kwargs)
+            async for chunk in response:
+                if chunk.usage:
+                    usage = Usage(
+                        model=chunk.model or self.model,
+                        prompt_tokens=chunk.usage.prompt_tokens or 0,
+                        completion_tokens=chunk.usage.completion_tokens or 0,
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        yield TextDelta(delta.content)
+                    for call in delta.tool_calls or []:
+                        slot = pending.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                        if call.id:
+                            slot["id"] = call.id
+                        if call.function and call.function.name:
+                            slot["name"] += call.function.name
+                        if call.function and call.function.arguments:
+                            slot["arguments"] += call.function.arguments
+        except openai.APIError as exc:
+            raise LLMError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except (TimeoutError, ConnectionError) as exc:
+            raise LLMError(f"{self.name}: {type(exc).__name__}") from exc
+        for index in sorted(pending):
+            slot = pending[index]
+            try:
+                arguments = json.loads(slot["arguments"] or "{}")
+            except json.JSONDecodeError as exc:
+                raise LLMError(f"{self.name}: malformed arguments for tool {slot['name']!r}") from exc
+            if not slot["name"] or not isinstance(arguments, dict):
+                raise LLMError(f"{self.name}: malformed tool call")
+            yield ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=arguments)
+        yield usage or Usage(model=self.model)

@@ -1,0 +1,182 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Customer(TimeStamped):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(max_length=200, blank=True)
+    # The id a CRM or an imported transcript file knows this customer by.
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.display_name or f"customer {str(self.id)[:8]}"
+
+
+class Identity(TimeStamped):
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone (SMS and voice)"
+        WEBCHAT = "webchat", "Web chat visitor"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    address = models.CharField(max_length=320)
+    verified = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="identity_unique_address")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.address}"
+
+
+class LLMProvider(TimeStamped):
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+        OFFLINE = "offline", "Offline engine (no network)"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OFFLINE)
+    base_url = models.URLField(
+        blank=True, help_text="e.g. https://api.openai.com/v1 or http://localhost:11434/v1"
+    )
+    model = models.CharField(max_length=200, blank=True)
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable that holds the key (the key itself is never stored).",
+    )
+    timeout_seconds = models.FloatField(default=30.0)
+    max_retries = models.PositiveSmallIntegerField(default=2)
+    temperature = models.FloatField(default=0.2)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}{': ' + self.model if self.model else ''})"
+
+
+class UseCase(TimeStamped):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="What customers come for; used to route them.")
+    instructions = models.TextField(blank=True, help_text="What the AI agent must know and do.")
+    resolution_definition = models.TextField(blank=True, help_text="What 'resolved' means for this use case.")
+    greeting = models.CharField(max_length=500, blank=True)
+    llm_provider = models.ForeignKey(LLMProvider, null=True, blank=True, on_delete=models.SET_NULL)
+    is_default = models.BooleanField(default=False, help_text="Used when a conversation names no use case.")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(TimeStamped):
+    class Channel(models.TextChoices):
+        WEBCHAT = "webchat", "Web chat"
+        SMS = "sms", "SMS"
+        VOICE = "voice", "Voice"
+        EMAIL = "email", "Email"
+        IMPORT = "import", "Imported transcript"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WAITING = "waiting", "Waiting for an agent"
+        WITH_AGENT = "with_agent", "With an agent"
+        CLOSED = "closed", "Closed"
+
+    class Handler(models.TextChoices):
+        AI = "ai", "AI"
+        HUMAN = "human", "Human"
+
+    class Outcome(models.TextChoices):
+        RESOLVED = "resolved", "Resolved"
+        ESCALATED = "escalated", "Escalated"
+        ABANDONED = "abandoned", "Abandoned"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        NOT_RESOLVED = "not_resolved", "Not resolved"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    use_case = models.ForeignKey(UseCase, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.AI)
+    handler_reason = models.CharField(max_length=200, blank=True, help_text="Why this handler was chosen.")
+    escalation_reason = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # The transport's id for this conversation: a Twilio CallSid, an SMS thread, ...
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["customer", "channel", "status"], name="conv_customer_channel_status"),
+            models.Index(fields=["status", "handler"], name="conv_status_handler"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} conversation {str(self.id)[:8]}"
+
+    @property
+    def handle_seconds(self) -> float | None:
+        if not self.closed_at:
+            return None
+        return (self.closed_at - self.created_at).total_seconds()
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AI = "ai", "AI"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField()
+    # The client's or transport's id (web chat client_id, Twilio MessageSid, transcript id).
+    external_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # For AI messages: which model wrote it, how long it took, what it cost.
+    model = models.CharField(max_length=200, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    interrupted = models.BooleanField(default=False, help_text="Voice: the customer cut this reply short.")
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "external_id"],
+                condition=~Q(external_id=""),
+                name="message_unique_external_id",
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="message_conv_created")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"

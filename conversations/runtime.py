@@ -1,0 +1,234 @@
+"""The AI turn loop: build the context, stream the LLM's reply, run the tools it calls, store what was sent.
+
+`ai_turn_events` is an async generator so each channel decides how tokens travel: web chat
+publishes them to the conversation's group, the voice relay writes them straight to Twilio.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from deskapp import event_types
+from deskapp.events import publish_now
+from deskapp.groups import conversation_group, conversation_staff_group
+from insights import metrics
+
+from . import selectors, services
+from .llm import LLMError, provider_for
+from .llm.base import TextDelta, ToolCall, Usage
+from .llm.offline import HANDOFF_TOOL
+from .models import Message
+
+logger = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 6
+
+BASE_INSTRUCTIONS = (
+    "You are the customer service agent of this business, talking with a customer. Be brief, warm and "
+    "concrete. Never invent facts, orders or policies; use only what the customer, the tools and these "
+    "instructions give you. If the customer asks for a person, or you cannot help within policy, call "
+    f"the {HANDOFF_TOOL} tool."
+)
+
+HANDOFF_TOOL_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": HANDOFF_TOOL,
+        "description": "Hand the conversation to a human agent: the customer asks for a person, or the "
+        "request is outside what you may do.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why a person is needed."}},
+            "required": ["reason"],
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class TurnToken:
+    message_id: uuid.UUID
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnMessage:
+    message: Message
+
+
+@dataclass(frozen=True)
+class TurnHandoff:
+    reason: str
+    handoff_id: int
+
+
+TurnEvent = TurnToken | TurnMessage | TurnHandoff
+
+_ROLE_TO_LLM = {Message.Role.CUSTOMER: "user", Message.Role.AI: "assistant", Message.Role.AGENT: "assistant"}
+
+
+def build_prompt(context: selectors.TurnContext) -> list[dict[str, Any]]:
+    """System instructions (base policy, use case, what we know of the customer) and recent history."""
+    system = [BASE_INSTRUCTIONS]
+    if context.use_case:
+        system.append(f"# Use case: {context.use_case.name}\n{context.use_case.instructions}".strip())
+    if context.customer.display_name:
+        system.append(f"# Customer\nName: {context.customer.display_name}")
+    system.extend(context.extra_system)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "\n\n".join(system)}]
+    for message in context.history:
+        role = _ROLE_TO_LLM.get(message.role)
+        if role:
+            messages.append({"role": role, "content": message.text})
+    return messages
+
+
+def tools_for(context: selectors.TurnContext) -> list[dict[str, Any]]:
+    return [HANDOFF_TOOL_SCHEMA]
+
+
+async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
+    """Run one AI turn for the conversation's latest customer message, yielding what the customer receives.
+
+    Nothing is lost on failure: the customer gets a holding reply and the conversation is handed
+    to a person with reason `llm_failure`.
+    """
+    context = await database_sync_to_async(selectors.turn_context)(conversation_id)
+    if not context.ai_holds_conversation:
+        return
+    started = time.perf_counter()
+    message_id = uuid.uuid4()
+    text = ""
+    first_token_ms: int | None = None
+    usage: Usage | None = None
+    provider_name = context.provider.name if context.provider else "offline"
+    try:
+        llm = provider_for(context.provider)
+        messages = build_prompt(context)
+        tools = tools_for(context)
+        for _ in range(MAX_TOOL_ROUNDS):
+            calls: list[ToolCall] = []
+            async for event in llm.stream(messages, tools):
+                if isinstance(event, TextDelta) and event.text:
+                    if first_token_ms is None:
+                        first_token_ms = int((time.perf_counter() - started) * 1000)
+                        metrics.LLM_LATENCY.observe(first_token_ms / 1000)
+                    text += event.text
+                    yield TurnToken(message_id, event.text)
+                elif isinstance(event, ToolCall):
+                    calls.append(event)
+                elif isinstance(event, Usage):
+                    usage = event
+            handoff_call = next((c for c in calls if c.name == HANDOFF_TOOL), None)
+            if handoff_call:
+                if text:
+                    yield TurnMessage(
+                        await _store_ai_text(
+                            conversation_id, message_id, text, started, first_token_ms, usage
+                        )
+                    )
+                reason = (
+                    "customer_request"
+                    if handoff_call.arguments.get("reason") in (None, "", "customer_request")
+                    else "out_of_policy"
+                )
+                async for event in _hand_off(
+                    conversation_id, reason, str(handoff_call.arguments.get("reason", ""))
+                ):
+                    yield event
+                metrics.TURNS.labels(outcome="handoff").inc()
+                return
+            if not calls:
+                break
+            # Tools other than the handoff arrive with the actions layer; until then say so honestly.
+            for call in calls:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": "{}"},
+                            }
+                        ],
+                    }
+                )
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": '{"error": "unknown tool"}'}
+                )
+    except LLMError as exc:
+        logger.warning("conversation %s: LLM failure: %s", conversation_id, exc)
+        metrics.LLM_ERRORS.labels(provider=provider_name).inc()
+        metrics.TURNS.labels(outcome="llm_failure").inc()
+        if text:
+            yield TurnMessage(
+                await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage)
+            )
+        async for event in _llm_failure(conversation_id, str(exc)):
+            yield event
+        return
+    yield TurnMessage(await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage))
+    metrics.TURNS.labels(outcome="replied").inc()
+
+
+async def _store_ai_text(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    text: str,
+    started: float,
+    first_token_ms: int | None,
+    usage: Usage | None,
+) -> Message:
+    return await database_sync_to_async(services.record_reply)(
+        conversation_id=conversation_id,
+        role=Message.Role.AI,
+        text=text.strip() or "…",
+        message_id=message_id,
+        model=usage.model if usage else "",
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        first_token_ms=first_token_ms,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+    )
+
+
+async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> AsyncIterator[TurnEvent]:
+    from handoff import services as handoff_services
+
+    handoff = await database_sync_to_async(handoff_services.start_handoff)(
+        conversation_id=conversation_id, reason=reason, detail=detail
+    )
+    yield TurnHandoff(reason=reason, handoff_id=handoff.pk)
+
+
+async def _llm_failure(conversation_id: uuid.UUID, detail: str) -> AsyncIterator[TurnEvent]:
+    from handoff.wording import HOLDING_REPLY
+
+    holding = await database_sync_to_async(services.record_reply)(
+        conversation_id=conversation_id, role=Message.Role.SYSTEM, text=HOLDING_REPLY
+    )
+    yield TurnMessage(holding)
+    async for event in _hand_off(conversation_id, "llm_failure", detail[:500]):
+        yield event
+
+
+async def run_ai_turn_and_publish(conversation_id: uuid.UUID) -> None:
+    """Run a turn for a channel that listens on the conversation's group (web chat, desk, board)."""
+    groups = [conversation_group(conversation_id), conversation_staff_group(conversation_id)]
+    try:
+        async for event in ai_turn_events(conversation_id):
+            if isinstance(event, TurnToken):
+                await publish_now(
+                    groups, event_types.TOKEN, {"message_id": str(event.message_id), "text": event.text}
+                )
+            # Stored messages and handoffs are published by the services that store them.
+    except Exception:
+        logger.exception("AI turn crashed for conversation %s", conversation_id)
+        raise

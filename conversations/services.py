@@ -1,0 +1,246 @@
+"""Writes for conversations: customers and identities, conversations, messages."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deskapp import event_types
+from deskapp.events import send_event_on_commit
+from deskapp.groups import conversation_group, conversation_staff_group, supervisors_group
+
+from . import selectors
+from .identity import normalize_address
+from .models import Conversation, Customer, Identity, Message, UseCase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One customer message as a channel adapter hands it over."""
+
+    channel: str  # Conversation.Channel
+    identity_channel: str  # Identity.Channel
+    address: str
+    text: str
+    external_id: str = ""
+    conversation_id: uuid.UUID | None = None
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message
+    conversation: Conversation
+    created: bool  # False when the external id was seen before (a retry)
+
+    @property
+    def ai_should_reply(self) -> bool:
+        c = self.conversation
+        return self.created and c.handler == Conversation.Handler.AI and c.status == Conversation.Status.OPEN
+
+
+def resolve_customer(*, identities: list[tuple[str, str]], display_name: str = "") -> Customer:
+    """The customer owning any of `identities` (channel, address), creating it and the missing identities.
+
+    Addresses are normalised, so the same email or phone on any channel is the same customer.
+    """
+    normalized = [(channel, normalize_address(channel, address)) for channel, address in identities]
+    with transaction.atomic():
+        customer = None
+        for channel, address in normalized:
+            found = (
+                Identity.objects.select_related("customer").filter(channel=channel, address=address).first()
+            )
+            if found:
+                customer = found.customer
+                break
+        if customer is None:
+            customer = Customer.objects.create(display_name=display_name)
+        elif display_name and not customer.display_name:
+            customer.display_name = display_name
+            customer.save(update_fields=["display_name", "updated_at"])
+        for channel, address in normalized:
+            try:
+                with transaction.atomic():
+                    Identity.objects.get_or_create(
+                        channel=channel, address=address, defaults={"customer": customer}
+                    )
+            except IntegrityError:
+                pass  # claimed concurrently by the same request's retry; the first owner keeps it
+    return customer
+
+
+def open_conversation(*, customer: Customer, channel: str, use_case: UseCase | None = None) -> Conversation:
+    """A new conversation for `customer` on `channel`, handled by the AI unless the use case says otherwise."""
+    conversation = Conversation.objects.create(
+        customer=customer,
+        channel=channel,
+        use_case=use_case or selectors.default_use_case(),
+        handler=Conversation.Handler.AI,
+        handler_reason="default: AI handles every conversation",
+    )
+    _publish_conversation_changed(conversation)
+    return conversation
+
+
+def start_chat_session(
+    *, visitor_id: str, name: str = "", email: str = "", phone: str = "", use_case_slug: str = ""
+) -> Conversation:
+    """Open a web chat conversation for a visitor, recognising them by email or phone when given."""
+    use_case = None
+    if use_case_slug:
+        use_case = selectors.use_case_by_slug(use_case_slug)
+        if use_case is None:
+            raise ValueError(f"unknown use case {use_case_slug!r}")
+    identities = []
+    if email:
+        identities.append((Identity.Channel.EMAIL, email))
+    if phone:
+        identities.append((Identity.Channel.PHONE, phone))
+    identities.append((Identity.Channel.WEBCHAT, visitor_id))
+    with transaction.atomic():
+        customer = resolve_customer(identities=identities, display_name=name)
+        return open_conversation(customer=customer, channel=Conversation.Channel.WEBCHAT, use_case=use_case)
+
+
+def _find_or_open_conversation(inbound: Inbound, customer: Customer) -> Conversation:
+    if inbound.conversation_id:
+        conversation = selectors.conversation_for_customer(
+            conversation_id=inbound.conversation_id, customer_id=customer.id
+        )
+        if conversation is None:
+            raise PermissionError("that conversation belongs to another customer")
+        return conversation
+    conversation = (
+        Conversation.objects.filter(customer=customer, channel=inbound.channel)
+        .exclude(status=Conversation.Status.CLOSED)
+        .order_by("-created_at")
+        .first()
+    )
+    return conversation or open_conversation(customer=customer, channel=inbound.channel)
+
+
+def receive_message(inbound: Inbound) -> Received:
+    """Store a customer message once (idempotent per external id) and publish it.
+
+    Store first, then act: the caller runs operators and the AI turn only after this returns.
+    """
+    with transaction.atomic():
+        customer = resolve_customer(
+            identities=[(inbound.identity_channel, inbound.address)], display_name=inbound.display_name
+        )
+        conversation = _find_or_open_conversation(inbound, customer)
+        if inbound.external_id:
+            existing = Message.objects.filter(
+                conversation=conversation, external_id=inbound.external_id
+            ).first()
+            if existing:
+                return Received(message=existing, conversation=conversation, created=False)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    conversation=conversation,
+                    role=Message.Role.CUSTOMER,
+                    text=inbound.text,
+                    external_id=inbound.external_id,
+                    created_at=now,
+                )
+        except IntegrityError:
+            # The same external id arrived concurrently; the other request stored it.
+            existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
+            return Received(message=existing, conversation=conversation, created=False)
+        Conversation.objects.filter(id=conversation.id).update(last_message_at=now, updated_at=now)
+        _publish_message(message)
+    return Received(message=message, conversation=conversation, created=True)
+
+
+def record_reply(
+    *,
+    conversation_id: uuid.UUID,
+    role: str,
+    text: str,
+    message_id: uuid.UUID | None = None,
+    sender=None,
+    model: str = "",
+    latency_ms: int | None = None,
+    first_token_ms: int | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    interrupted: bool = False,
+) -> Message:
+    """Store a reply (AI, agent or system) exactly as the customer received it, and publish it."""
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            id=message_id or uuid.uuid4(),
+            conversation_id=conversation_id,
+            role=role,
+            text=text,
+            external_id=str(message_id or ""),
+            created_at=now,
+            sender=sender,
+            model=model,
+            latency_ms=latency_ms,
+            first_token_ms=first_token_ms,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            interrupted=interrupted,
+        )
+        Conversation.objects.filter(id=conversation_id).update(last_message_at=now, updated_at=now)
+        _publish_message(message)
+    return message
+
+
+def _publish_message(message: Message) -> None:
+    payload = selectors.message_payload(message)
+    send_event_on_commit(
+        [
+            conversation_group(message.conversation_id),
+            conversation_staff_group(message.conversation_id),
+            supervisors_group(),
+        ],
+        event_types.MESSAGE_CREATED,
+        payload,
+    )
+
+
+def _publish_conversation_changed(conversation: Conversation) -> None:
+    send_event_on_commit(
+        [supervisors_group(), conversation_staff_group(conversation.id)],
+        event_types.CONVERSATION_CHANGED,
+        {
+            "conversation_id": str(conversation.id),
+            "status": conversation.status,
+            "handler": conversation.handler,
+            "channel": conversation.channel,
+        },
+    )
+
+
+def set_conversation_state(
+    *,
+    conversation: Conversation,
+    status: str,
+    handler: str | None = None,
+    escalation_reason: str | None = None,
+) -> Conversation:
+    """Move a conversation to `status` (and `handler`), publishing the change to staff."""
+    fields = ["status", "updated_at"]
+    conversation.status = status
+    if handler is not None:
+        conversation.handler = handler
+        fields.append("handler")
+    if escalation_reason is not None:
+        conversation.escalation_reason = escalation_reason
+        fields.append("escalation_reason")
+    if status == Conversation.Status.CLOSED and not conversation.closed_at:
+        conversation.closed_at = timezone.now()
+        fields.append("closed_at")
+    conversation.save(update_fields=fields)
+    _publish_conversation_changed(conversation)
+    return conversation

@@ -1,0 +1,1 @@
+"""Celery tasks of the conversations app: take ids, load, call a service."""

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("api/chat/sessions", views.create_chat_session, name="chat-sessions"),
+    path("chat/", views.chat_page, name="chat"),
+]

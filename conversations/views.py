@@ -1,0 +1,67 @@
+import json
+import uuid
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .identity import InvalidAddress
+from .tokens import issue_chat_token
+
+
+def error_response(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
+
+
+def _optional_string(body: dict, key: str, limit: int = 320) -> str:
+    value = body.get(key) or ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{key} must be a string of at most {limit} characters")
+    return value.strip()
+
+
+@csrf_exempt  # a public API for the widget; the token it returns is what authorises the socket
+@require_POST
+def create_chat_session(request: HttpRequest) -> JsonResponse:
+    try:
+        body = json.loads(request.body or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        fields = {key: _optional_string(body, key) for key in ("name", "email", "phone", "use_case")}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error_response(400, "invalid_json", 'send a JSON object such as {"name": "Ada"}')
+    except ValueError as exc:
+        return error_response(400, "invalid_field", str(exc))
+    visitor_id = f"v_{uuid.uuid4().hex}"
+    try:
+        conversation = services.start_chat_session(
+            visitor_id=visitor_id,
+            name=fields["name"],
+            email=fields["email"],
+            phone=fields["phone"],
+            use_case_slug=fields["use_case"],
+        )
+    except InvalidAddress as exc:
+        return error_response(400, "invalid_address", str(exc))
+    except ValueError as exc:
+        return error_response(400, "unknown_use_case", str(exc))
+    token = issue_chat_token(
+        conversation_id=conversation.id, customer_id=conversation.customer_id, visitor_id=visitor_id
+    )
+    scheme = "wss" if request.is_secure() else "ws"
+    return JsonResponse(
+        {
+            "conversation_id": str(conversation.id),
+            "customer_id": str(conversation.customer_id),
+            "token": token,
+            "ws_url": f"{scheme}://{request.get_host()}/ws/chat/?token={token}",
+        },
+        status=201,
+    )
+
+
+@require_GET
+def chat_page(request: HttpRequest):
+    return render(request, "conversations/chat.html")

@@ -1,0 +1,11 @@
+"""Event type names published to Channels groups.
+
+Channels dispatches `a.b_c` to a consumer method `a_b_c`, so `conversation.message_created`
+is handled by `conversation_message_created`.
+"""
+
+MESSAGE_CREATED = "conversation.message_created"
+TOKEN = "conversation.token"
+HANDOFF_CHANGED = "conversation.handoff_changed"
+CONVERSATION_CHANGED = "conversation.changed"
+SIGNAL_RAISED = "conversation.signal_raised"

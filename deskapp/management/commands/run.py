@@ -1,0 +1,80 @@
+"""`python manage.py run`: migrate, seed, start Celery (when REDIS_URL is set) and serve with Daphne."""
+
+import os
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from deskapp.seed import demo_password, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Run Baton: migrate, seed the demo, start background workers and serve on BATON_HOST:BATON_PORT."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-seed", action="store_true", help="skip the demo seed")
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        if not options["no_seed"]:
+            seed_demo()
+            self.stdout.write("demo seeded")
+        worker = None
+        if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+            worker = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "deskapp",
+                    "worker",
+                    "--loglevel=WARNING",
+                    "--concurrency=2",
+                ],
+                env=os.environ.copy(),
+            )
+            self.stdout.write("celery worker started (REDIS_URL is set)")
+        else:
+            self.stdout.write(
+                "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
+            )
+        self.print_welcome(time.monotonic() - started)
+        try:
+            from daphne.cli import CommandLineInterface
+
+            CommandLineInterface().run(
+                ["-b", settings.BATON_HOST, "-p", str(settings.BATON_PORT), "deskapp.asgi:application"]
+            )
+        finally:
+            if worker:
+                worker.terminate()
+                worker.wait(timeout=10)
+
+    def print_welcome(self, seconds: float) -> None:
+        base = f"http://{settings.BATON_HOST}:{settings.BATON_PORT}"
+        password, from_env = demo_password()
+        shown = "(from BATON_DEMO_PASSWORD)" if from_env else password
+        database = (
+            "external (DATABASE_URL)"
+            if os.environ.get("DATABASE_URL")
+            else "embedded PostgreSQL in .baton/pgdata"
+        )
+        lines = [
+            "",
+            f"Baton is ready in {seconds:.1f}s  —  database: {database}",
+            f"  customer chat   {base}/chat/",
+            f"  agent desk      {base}/desk/        login: agent / {shown}",
+            f"  supervisor      {base}/supervisor/  login: supervisor / {shown}",
+            f"  admin           {base}/admin/       login: admin / {shown}",
+            f"  health          {base}/healthz",
+            "Press Ctrl+C to stop.",
+            "",
+        ]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))

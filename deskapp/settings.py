@@ -1,0 +1,143 @@
+import os
+
+import dj_database_url
+
+from .config import BASE_DIR, BATON_DIR, kept_secret, load_dotenv
+from .embedded import embedded_database_url
+
+load_dotenv()
+
+SECRET_KEY = kept_secret("secret_key", "DJANGO_SECRET_KEY", 48)
+DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
+BATON_HOST = os.environ.get("BATON_HOST", "127.0.0.1")
+BATON_PORT = int(os.environ.get("BATON_PORT", "8000"))
+BATON_PUBLIC_URL = os.environ.get("BATON_PUBLIC_URL", f"http://{BATON_HOST}:{BATON_PORT}").rstrip("/")
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [BATON_PUBLIC_URL]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "deskapp",
+    "conversations",
+    "memory",
+    "handoff",
+    "insights",
+    "demostore",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "deskapp.urls"
+ASGI_APPLICATION = "deskapp.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: DATABASE_URL, else the embedded PostgreSQL + pgvector kept under .baton/pgdata.
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url(BATON_DIR / "pgdata")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Real-time and background work: Redis when REDIS_URL is set, else in-process.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL or os.environ.get("BATON_CELERY_EAGER") == "1"
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("BATON_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BATON_DIR / "staticfiles"
+
+# Customer chat tokens: signed, scoped to one conversation.
+CHAT_TOKEN_MAX_AGE_SECONDS = int(os.environ.get("BATON_CHAT_TOKEN_MAX_AGE", str(24 * 3600)))
+CHAT_MESSAGE_MAX_CHARS = 4000
+
+# Demo store: an external backend reached over HTTP.
+DEMOSTORE_API_TOKEN = kept_secret("demostore_api_token", "DEMOSTORE_API_TOKEN", 24)
+DEMOSTORE_BASE_URL = os.environ.get(
+    "DEMOSTORE_BASE_URL", f"http://{BATON_HOST}:{BATON_PORT}/demostore/api"
+).rstrip("/")
+
+# Twilio.
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+
+# Embeddings: the local MiniLM model, or an OpenAI-compatible /embeddings endpoint.
+BATON_EMBEDDINGS = {
+    "backend": os.environ.get("BATON_EMBEDDINGS_BACKEND", "local"),
+    "base_url": os.environ.get("BATON_EMBEDDINGS_BASE_URL", ""),
+    "model": os.environ.get("BATON_EMBEDDINGS_MODEL", "text-embedding-3-small"),
+    "api_key_env": os.environ.get("BATON_EMBEDDINGS_API_KEY_ENV", "OPENAI_API_KEY"),
+    "dimensions": 384,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("BATON_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,14 @@
+"""Test settings: the real Redis channel layer (database 9), Celery tasks run eagerly in-process."""
+
+import os
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ.setdefault("DEMOSTORE_API_TOKEN", "test-demostore-token")
+os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-twilio-auth-token")
+os.environ.setdefault("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+os.environ.setdefault("BATON_PUBLIC_URL", "https://baton.example.test")
+
+from .settings import *  # noqa: E402,F403
+
+CELERY_TASK_ALWAYS_EAGER = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,1 @@
+"""Celery tasks of the handoff app: take ids, load, call a service."""

@@ -1,0 +1,42 @@
+"""Small builders for test data and for talking to the chat endpoints."""
+
+import json
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from deskapp.asgi import application
+
+
+def start_chat(client: Client | None = None, **fields: Any) -> dict:
+    response = (client or Client()).post(
+        "/api/chat/sessions", json.dumps(fields), content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+async def connect_chat(token: str) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, f"/ws/chat/?token={token}")
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def receive_until(
+    communicator: WebsocketCommunicator, frame_type: str, timeout: float = 10
+) -> list[dict]:
+    """All frames received up to and including the first of `frame_type`."""
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames
+
+
+async def say(communicator: WebsocketCommunicator, text: str, client_id: str) -> list[dict]:
+    """Send a customer message; return every frame up to the next whole message."""
+    await communicator.send_json_to({"type": "message", "text": text, "client_id": client_id})
+    return await receive_until(communicator, "message")

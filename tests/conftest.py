@@ -1,0 +1,59 @@
+import pytest
+
+from conversations.models import LLMProvider, UseCase
+from tests.fakes.openai_server import FakeOpenAI
+from tests.live_server import running_daphne
+
+
+@pytest.fixture(autouse=True)
+def _flush_test_redis():
+    """Each test starts with an empty channel layer database (Redis db 9, tests only)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.close()
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def offline_use_case(db) -> UseCase:
+    provider = LLMProvider.objects.create(name="offline-test", kind=LLMProvider.Kind.OFFLINE)
+    return UseCase.objects.create(
+        slug="store-help",
+        name="Store help",
+        is_default=True,
+        instructions="Our support team is available every day from 8am to 8pm Eastern time. Shipping is free on every order.",
+        llm_provider=provider,
+    )
+
+
+@pytest.fixture
+def openai_use_case(db, fake_openai, monkeypatch) -> UseCase:
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-123")
+    provider = LLMProvider.objects.create(
+        name="fake-openai",
+        kind=LLMProvider.Kind.OPENAI,
+        base_url=fake_openai.base_url,
+        model="gpt-fake",
+        api_key_env="FAKE_OPENAI_KEY",
+        timeout_seconds=2,
+        max_retries=0,
+    )
+    return UseCase.objects.create(
+        slug="store-llm", name="Store (LLM)", is_default=True, llm_provider=provider
+    )
+
+
+@pytest.fixture
+def live_daphne(transactional_db):
+    """A real Daphne serving the routed application on a free port, against the test database."""
+    with running_daphne() as address:
+        yield address

@@ -1,0 +1,68 @@
+"""A real Daphne process serving Baton on a free port, against the test database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or "localhost"
+    from urllib.parse import quote
+
+    return (
+        f"postgresql://{quote(db.get('USER') or '')}:{quote(db.get('PASSWORD') or '')}@/{db['NAME']}?host={quote(host)}"
+        + (f"&port={db['PORT']}" if db.get("PORT") else "")
+    )
+
+
+@contextmanager
+def running_daphne(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "deskapp.settings_test",
+        "DATABASE_URL": test_database_url(),
+        "BATON_PORT": str(port),
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "deskapp.asgi:application"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"Daphne exited with {process.returncode}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("Daphne did not answer within 60 s") from None
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
