@@ -12,7 +12,7 @@ from django.conf import settings
 from deskapp.groups import conversation_group
 from insights import metrics
 
-from . import runtime, selectors, services
+from . import pipeline, runtime, selectors, services
 from .tokens import BadToken, read_chat_token
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except FrameError as exc:
             await self.send_error(exc.code, exc.detail)
             return
-        received = await database_sync_to_async(services.receive_message)(
+        accepted = await database_sync_to_async(pipeline.accept_customer_message)(
             services.Inbound(
                 channel="webchat",
                 identity_channel="webchat",
@@ -96,8 +96,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 conversation_id=self.claims.conversation_id,
             )
         )
-        await self.send_json({"type": "ack", "client_id": client_id, "message_id": str(received.message.id)})
-        if received.ai_should_reply:
+        await self.send_json({"type": "ack", "client_id": client_id, "message_id": str(accepted.message.id)})
+        if accepted.ai_should_reply:
             self.schedule_turn()
 
     def schedule_turn(self) -> None:
