@@ -107,7 +107,7 @@ OPERATORS = [
         "kind": Operator.Kind.SEMANTIC,
         "label": "repeated",
         "severity": Operator.Severity.WARNING,
-        "config": {"mode": "repeat", "threshold": 0.86, "window": 6, "min_words": 4},
+        "config": {"mode": "repeat", "threshold": 0.82, "window": 6, "min_words": 4},
     },
     {
         "slug": "legal-threat",

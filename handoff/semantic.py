@@ -34,7 +34,9 @@ def encode(texts: list[str]) -> np.ndarray:
     with _lock:
         missing = [t for t in dict.fromkeys(texts) if t not in _vectors]
     if missing:
-        computed = model().encode(missing, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+        computed = model().encode(
+            missing, normalize_embeddings=True, convert_to_numpy=True, batch_size=32, show_progress_bar=False
+        )
         with _lock:
             for text, vector in zip(missing, computed, strict=True):
                 _vectors[text] = vector
@@ -45,7 +47,7 @@ def encode(texts: list[str]) -> np.ndarray:
         for text in texts:
             vector = _vectors.get(text)
             if vector is None:  # evicted meanwhile by another thread; rare, so recompute
-                vector = model().encode([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+                vector = model().encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
             rows.append(vector)
     return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
 
