@@ -6,7 +6,6 @@ all operators on one message well under an LLM call (< 100 ms), trigger → pack
 """
 
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -50,7 +49,7 @@ def row(name: str, values: list[float], budget: float | None) -> tuple[str, bool
     p50, p95 = percentile(values, 50), percentile(values, 95)
     ok = budget is None or p95 < budget
     verdict = "—" if budget is None else ("ok" if ok else "OVER")
-    line = f"| {name:<48} | {len(values):>4} | {p50:>8.1f} | {p95:>8.1f} | {max(values):>8.1f} | {('< %d' % budget) if budget else '':>7} | {verdict:>4} |"
+    line = f"| {name:<48} | {len(values):>4} | {p50:>8.1f} | {p95:>8.1f} | {max(values):>8.1f} | {f'< {budget}' if budget else '':>7} | {verdict:>4} |"
     return line, ok
 
 
