@@ -1,4 +1,7 @@
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -73,6 +76,26 @@ class Operator(TimeStamped):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    def clean(self) -> None:
+        """Reject a config the operator could not run, with a message that says what to fix."""
+        config = self.config if isinstance(self.config, dict) else None
+        if config is None:
+            raise ValidationError({"config": "config must be a JSON object"})
+        for key in ("patterns", "negations"):
+            for pattern in config.get(key, []):
+                try:
+                    re.compile(pattern)
+                except (re.error, TypeError) as exc:
+                    raise ValidationError(
+                        {"config": f"{key}: {pattern!r} is not a valid regex ({exc})"}
+                    ) from exc
+        if self.kind == self.Kind.PATTERN and not (config.get("patterns") or config.get("keywords")):
+            raise ValidationError({"config": 'a pattern operator needs "patterns" or "keywords"'})
+        if self.kind == self.Kind.SEMANTIC and config.get("mode") != "repeat" and not config.get("examples"):
+            raise ValidationError({"config": 'a semantic operator needs "examples" (or "mode": "repeat")'})
+        if self.kind == self.Kind.POLICY and self.applies_to != self.AppliesTo.AI:
+            raise ValidationError({"applies_to": "policy operators check the AI's own messages"})
+
 
 class Signal(models.Model):
     """One operator finding on one message; never shown to the customer."""
@@ -133,6 +156,36 @@ class EscalationRule(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.effect})"
+
+    CONDITION_KEYS = frozenset({"signal", "intent", "failed_actions", "min_turns", "min_wait_seconds"})
+    SIGNAL_KEYS = frozenset({"operator", "label", "min_score", "min_count", "within_turns"})
+
+    def clean(self) -> None:
+        """Reject a condition the rule engine would not understand, naming the bad key."""
+        condition = self.condition
+        if not isinstance(condition, dict) or not condition:
+            raise ValidationError({"condition": f"a JSON object with any of {sorted(self.CONDITION_KEYS)}"})
+        unknown = set(condition) - self.CONDITION_KEYS
+        if unknown:
+            raise ValidationError(
+                {"condition": f"unknown keys {sorted(unknown)}; use {sorted(self.CONDITION_KEYS)}"}
+            )
+        spec = condition.get("signal")
+        if spec is not None:
+            if not isinstance(spec, dict) or not (spec.get("operator") or spec.get("label")):
+                raise ValidationError({"condition": 'signal needs an "operator" slug or a "label"'})
+            unknown = set(spec) - self.SIGNAL_KEYS
+            if unknown:
+                raise ValidationError({"condition": f"unknown signal keys {sorted(unknown)}"})
+        if self.effect == self.Effect.REDACT and not (spec or {}).get("operator"):
+            raise ValidationError(
+                {
+                    "condition": 'a redact rule names the operator whose matches it masks: {"signal": {"operator": slug}}'
+                }
+            )
+        for key in ("failed_actions", "min_turns", "min_wait_seconds"):
+            if key in condition and not isinstance(condition[key], int | float):
+                raise ValidationError({"condition": f"{key} must be a number"})
 
 
 class RuleDecision(models.Model):
