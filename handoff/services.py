@@ -139,6 +139,9 @@ def _store_signals(message: Message, findings: list[ops.Finding]) -> list[Signal
         ]
     )
     for signal in signals:
+        transaction.on_commit(
+            lambda s=signal: metrics.SIGNALS.labels(operator=s.operator_slug, label=s.label).inc()
+        )
         send_event_on_commit(
             [supervisors_group(), conversation_staff_group(message.conversation_id)],
             event_types.SIGNAL_RAISED,
