@@ -3,6 +3,7 @@
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -67,7 +68,7 @@ def live_handoff(conversation_id: uuid.UUID) -> Handoff | None:
     )
 
 
-def agent_may_take(agent, handoff: Handoff) -> bool:
+def agent_may_take(agent: AbstractUser, handoff: Handoff) -> bool:
     """Supervisors take anything; agents take handoffs in their queues (or with no queue)."""
     if is_supervisor(agent):
         return True
@@ -76,7 +77,7 @@ def agent_may_take(agent, handoff: Handoff) -> bool:
     return handoff.queue_id is None or agent.queue_memberships.filter(queue_id=handoff.queue_id).exists()
 
 
-def waiting_handoffs_for_agent(agent) -> QuerySet[Handoff]:
+def waiting_handoffs_for_agent(agent: AbstractUser) -> QuerySet[Handoff]:
     """Queued handoffs the agent may accept, most urgent and oldest first."""
     queued = Handoff.objects.filter(status=Handoff.Status.QUEUED).select_related(
         "conversation__customer", "queue", "rule"
@@ -89,7 +90,7 @@ def waiting_handoffs_for_agent(agent) -> QuerySet[Handoff]:
     return queued.filter(Q(queue_id__in=queue_ids) | Q(queue__isnull=True)).order_by("priority", "created_at")
 
 
-def handoff_for_agent(agent, handoff_id: int) -> Handoff:
+def handoff_for_agent(agent: AbstractUser, handoff_id: int) -> Handoff:
     """The handoff if the agent may see it (theirs, in their queues, or a supervisor); raises otherwise."""
     handoff = (
         Handoff.objects.select_related("conversation", "queue", "rule", "agent").filter(pk=handoff_id).first()
@@ -101,6 +102,6 @@ def handoff_for_agent(agent, handoff_id: int) -> Handoff:
     raise PermissionError("that handoff is not in your queues")
 
 
-def packet_for_handoff(agent, handoff_id: int) -> dict[str, Any]:
+def packet_for_handoff(agent: AbstractUser, handoff_id: int) -> dict[str, Any]:
     """The handoff's packet (history, profile, summary, signals, actions, reason, rule), permission-checked."""
     return handoff_for_agent(agent, handoff_id).packet

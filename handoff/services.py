@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AbstractUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -314,8 +315,16 @@ def evaluate_rules(
 # --- the handoff and its packet -------------------------------------------------------------------
 
 
+class _PacketEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)  # an unknown object from another app still reaches the agent, as text
+
+
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+    return json.loads(json.dumps(value, cls=_PacketEncoder))
 
 
 def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
@@ -555,11 +564,11 @@ def write_llm_summary(*, handoff_id: int) -> Handoff:
 # --- agents: accept, reply, resolve --------------------------------------------------------------
 
 
-def _display_name(user) -> str:
+def _display_name(user: AbstractUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def accept_handoff(*, handoff_id: int, agent) -> Handoff:
+def accept_handoff(*, handoff_id: int, agent: AbstractUser) -> Handoff:
     """The agent takes a queued handoff; exactly one agent wins a race (a conditional UPDATE).
 
     Raises HandoffError when the handoff is taken, closed, or outside the agent's queues.
@@ -604,7 +613,7 @@ def accept_handoff(*, handoff_id: int, agent) -> Handoff:
     return handoff
 
 
-def record_agent_reply(*, handoff_id: int, agent, text: str) -> Message:
+def record_agent_reply(*, handoff_id: int, agent: AbstractUser, text: str) -> Message:
     """Store and publish the accepting agent's reply (channel delivery follows the message event)."""
     text = (text or "").strip()
     if not text:
@@ -617,7 +626,7 @@ def record_agent_reply(*, handoff_id: int, agent, text: str) -> Message:
     )
 
 
-def resolve_handoff(*, handoff_id: int, agent, outcome: str) -> Handoff:
+def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str) -> Handoff:
     """Close the handoff and its conversation with an outcome (resolved, escalated, abandoned, ...)."""
     if outcome not in Conversation.Outcome.values:
         raise ValueError(f"outcome must be one of {', '.join(Conversation.Outcome.values)}")
@@ -652,7 +661,7 @@ def resolve_handoff(*, handoff_id: int, agent, outcome: str) -> Handoff:
     return handoff
 
 
-def add_queue_member(*, queue: Queue, user) -> QueueMembership:
+def add_queue_member(*, queue: Queue, user: AbstractUser) -> QueueMembership:
     """Make `user` a member of `queue` (idempotent)."""
     membership, _ = QueueMembership.objects.get_or_create(queue=queue, user=user)
     return membership

@@ -151,3 +151,62 @@ async def test_ai_claiming_an_action_it_did_not_take_is_flagged(openai_use_case,
     message = await database_sync_to_async(Message.objects.get)(id=uuid.UUID(frames[-1]["message_id"]))
     assert message.text == "Done! I've cancelled your order #W2611340."
     await chat.disconnect()
+
+
+def test_packet_holds_the_profile_and_top_observations_memory_returns(offline_use_case, monkeypatch):
+    """The memory read contract: profile_for(customer_id=) and recall(customer_id=, query=, k=)."""
+    from datetime import UTC, datetime
+
+    from handoff import services
+    from memory import selectors as memory_selectors
+
+    asked = {}
+
+    def recall(*, customer_id, query, k):
+        asked.update(customer_id=customer_id, query=query, k=k)
+        return [
+            memory_selectors.RecalledObservation(
+                id=7,
+                text="Prefers refunds to a gift card",
+                kind="preference",
+                score=0.91234,
+                created_at=datetime(2026, 1, 2, tzinfo=UTC),
+                conversation_id=None,
+            )
+        ]
+
+    monkeypatch.setattr(memory_selectors, "recall", recall)
+    monkeypatch.setattr(
+        memory_selectors,
+        "profile_for",
+        lambda *, customer_id: {"traits": {"tier": "gold"}, "summary": "Loyal."},
+    )
+    session = start_chat(name="Ada")
+    services.start_handoff(conversation_id=session["conversation_id"], reason="supervisor")
+    packet = Handoff.objects.get().packet
+    assert packet["profile"] == {"traits": {"tier": "gold"}, "summary": "Loyal."}
+    assert packet["observations"] == [
+        {
+            "id": 7,
+            "text": "Prefers refunds to a gift card",
+            "kind": "preference",
+            "score": 0.9123,
+            "created_at": "2026-01-02T00:00:00Z",
+            "conversation_id": None,
+        }
+    ]
+    assert str(asked["customer_id"]) == session["customer_id"] and asked["k"] == 5
+
+
+def test_packet_is_built_even_when_memory_fails(offline_use_case, monkeypatch):
+    from handoff import services
+    from memory import selectors as memory_selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("pgvector down")
+
+    monkeypatch.setattr(memory_selectors, "profile_for", broken)
+    session = start_chat()
+    handoff = services.start_handoff(conversation_id=session["conversation_id"], reason="supervisor")
+    assert handoff.packet["profile"] == {"error": "memory unavailable"}
+    assert handoff.packet["history"][-1]["role"] == "system"
