@@ -188,7 +188,7 @@ OPERATORS = [
                 r"\b(?:full|instant|immediate)\s+refund\b(?![^.]*gift card)",
                 r"\bfree of charge\b",
                 r"\b\d{1,3}\s?% (?:off|discount)\b",
-                r"\b(?:compensation|voucher|coupon)\b",
+                r"\bI(?:'ll| will| can)\s+(?:give|send|offer)\s+you\s+(?:a\s+|an\s+)?(?:voucher|coupon|credit|discount|compensation)\b",
                 r"\bwithin (?:the hour|24 hours|one day)\b",
             ],
         },

@@ -8,11 +8,14 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 
 from conversations.models import Conversation, Message
+from deskapp import event_types
+from deskapp.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
 from deskapp.permissions import AGENTS, SUPERVISORS
 from handoff import selectors, services
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Queue
 from tests.builders import connect_chat, receive_until, start_chat
+from tests.handoff.events import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,3 +142,32 @@ def test_only_the_accepting_agent_replies_and_resolution_closes_everything(offli
     assert not Message.objects.filter(role="agent").exists()
     with pytest.raises(services.HandoffError):
         services.resolve_handoff(handoff_id=handoff.pk, agent=alex, outcome="resolved")
+
+
+def test_acceptance_is_published_to_the_customer_and_to_staff_with_exact_groups(
+    offline_use_case, monkeypatch
+):
+    seed_handoff_defaults()
+    general = Queue.objects.get(name="general")
+    alex = staff("alex", AGENTS, first="Alex", last="Agent")
+    services.add_queue_member(queue=general, user=alex)
+    handoff, session = waiting_conversation(general)
+    with published(monkeypatch) as sent:
+        services.accept_handoff(handoff_id=handoff.pk, agent=alex)
+    conversation_id = session["conversation_id"]
+    handoff_events = [
+        (groups, payload) for groups, kind, payload in sent if kind == event_types.HANDOFF_CHANGED
+    ]
+    assert handoff_events == [
+        ((conversation_group(conversation_id),), {"status": "accepted", "agent": "Alex Agent"}),
+        (
+            (supervisors_group(), conversation_staff_group(conversation_id), queue_group(general.pk)),
+            {
+                "status": "accepted",
+                "agent": "Alex Agent",
+                "agent_id": alex.pk,
+                "handoff_id": handoff.pk,
+                "conversation_id": conversation_id,
+            },
+        ),
+    ]

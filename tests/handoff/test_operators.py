@@ -199,8 +199,10 @@ def test_promise_outside_policy_is_found(text):
     assert found.label == "policy_breach"
 
 
-def test_ordinary_refund_wording_is_not_a_promise():
-    text = "Refunds to a card take 5 to 7 business days."
+@pytest.mark.parametrize(
+    "text", ["Refunds to a card take 5 to 7 business days.", "I'm afraid I can't offer a coupon for that."]
+)
+def test_ordinary_policy_wording_is_not_a_promise(text):
     assert findings("promise-outside-policy", text, role="ai") == []
 
 
