@@ -22,6 +22,9 @@ from .models import Operator
 logger = logging.getLogger(__name__)
 
 CARD_MASK = "[card number redacted]"
+REDACTED = "[redacted]"
+# Used when a redacting operator is broken: card numbers are masked anyway, never stored raw.
+FALLBACK_CARD_PATTERN = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,24 @@ def run_pattern(operator: Operator, view: MessageView) -> list[Finding]:
         return []
     spans.sort()
     redact = bool(operator.config.get("redact"))
-    excerpt = operator.config.get("mask", CARD_MASK) if redact else view.text[spans[0][0] : spans[0][1]][:200]
+    excerpt = operator.config.get("mask", REDACTED) if redact else view.text[spans[0][0] : spans[0][1]][:200]
     return [Finding(operator, operator.label, 1.0, tuple(spans), excerpt)]
+
+
+def fallback_card_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of Luhn-valid card numbers, found without any configured operator."""
+    spans = []
+    for match in re.finditer(FALLBACK_CARD_PATTERN, text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            spans.append(match.span())
+    return tuple(spans)
 
 
 def mask(text: str, findings: list[Finding]) -> str:
     """`text` with every span of the redacting findings replaced by the operator's mask."""
     cuts = sorted(
-        ((start, end, f.operator.config.get("mask", CARD_MASK)) for f in findings for start, end in f.spans),
+        ((start, end, f.operator.config.get("mask", REDACTED)) for f in findings for start, end in f.spans),
         reverse=True,
     )
     covered_from = len(text) + 1

@@ -166,3 +166,30 @@ def test_a_broken_operator_never_loses_the_message(offline_use_case):
 def test_operators_without_seed_change_nothing(offline_use_case):
     accepted = sms("hello there", "N1")
     assert accepted.ai_should_reply and not Signal.objects.exists()
+
+
+def test_a_broken_card_operator_still_never_lets_a_card_number_be_stored(offline_use_case):
+    seed_handoff_defaults()
+    Operator.objects.filter(slug="card-number").update(
+        config={"patterns": ["(broken"], "luhn": True, "redact": True, "mask": "[card number redacted]"}
+    )
+    accepted = sms(f"card {CARD} thanks", "SM-broken")
+    assert Message.objects.get(id=accepted.message.id).text == "card [card number redacted] thanks"
+
+
+def test_a_redact_rule_masks_another_pattern_operators_matches(offline_use_case):
+    Operator.objects.create(
+        slug="ssn",
+        name="US SSN",
+        kind="pattern",
+        label="ssn",
+        config={"patterns": [r"\b\d{3}-\d{2}-\d{4}\b"]},
+    )
+    EscalationRule.objects.create(
+        name="Redact SSNs", effect="redact", priority=1, condition={"signal": {"operator": "ssn"}}
+    )
+    accepted = sms("my ssn is 123-45-6789", "SSN1")
+    assert Message.objects.get(id=accepted.message.id).text == "my ssn is [redacted]"
+    signal = Signal.objects.get(label="ssn")
+    assert "6789" not in json.dumps(signal.span)
+    assert RuleDecision.objects.get().rule_name == "Redact SSNs"
