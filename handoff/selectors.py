@@ -1,13 +1,14 @@
 """Reads of the handoff app: operators and rules to run, queues, waiting handoffs, packets."""
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from deskapp.permissions import is_agent, is_supervisor
 
 from .models import EscalationRule, Handoff, Operator, Signal
@@ -46,7 +47,14 @@ def signals_for_conversation(conversation_id: uuid.UUID) -> list[Signal]:
 
 
 def customer_wait_seconds(conversation_id: uuid.UUID) -> float:
-    """How long the customer's oldest unanswered message has waited (0 when the last word was ours)."""
+    """How long the customer has waited: in the queue since the handoff, else since their oldest unanswered message."""
+    queued_since = (
+        Handoff.objects.filter(conversation_id=conversation_id, status=Handoff.Status.QUEUED)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if queued_since:
+        return (timezone.now() - queued_since).total_seconds()
     last_reply = (
         Message.objects.filter(conversation_id=conversation_id)
         .exclude(role=Message.Role.CUSTOMER)
@@ -105,3 +113,13 @@ def handoff_for_agent(agent: AbstractUser, handoff_id: int) -> Handoff:
 def packet_for_handoff(agent: AbstractUser, handoff_id: int) -> dict[str, Any]:
     """The handoff's packet (history, profile, summary, signals, actions, reason, rule), permission-checked."""
     return handoff_for_agent(agent, handoff_id).packet
+
+
+def conversations_waiting(since_hours: int = 24) -> list[uuid.UUID]:
+    """Ids of open or queued conversations with activity in the last `since_hours` (for waiting-time rules)."""
+    recent = timezone.now() - timedelta(hours=since_hours)
+    return list(
+        Conversation.objects.filter(
+            status__in=[Conversation.Status.OPEN, Conversation.Status.WAITING], last_message_at__gte=recent
+        ).values_list("id", flat=True)
+    )

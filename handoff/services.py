@@ -266,7 +266,11 @@ def _condition_holds(
 
 
 def evaluate_rules(
-    *, conversation_id: uuid.UUID, message: Message | None = None, new_signals: list[Signal] | None = None
+    *,
+    conversation_id: uuid.UUID,
+    message: Message | None = None,
+    new_signals: list[Signal] | None = None,
+    rules: list[EscalationRule] | None = None,
 ) -> tuple[list[RuleDecision], Handoff | None]:
     """Apply the enabled rules in priority order; log each one that fires; the first `escalate` hands off.
 
@@ -275,7 +279,7 @@ def evaluate_rules(
     new_signals = new_signals or []
     decisions: list[RuleDecision] = []
     handoff = None
-    for rule in selectors.enabled_rules():
+    for rule in selectors.enabled_rules() if rules is None else rules:
         holds, detail = _condition_holds(rule, conversation_id, new_signals)
         if not holds:
             continue
@@ -319,6 +323,22 @@ def evaluate_rules(
             )
             break
     return decisions, handoff
+
+
+def check_waiting_conversations() -> list[RuleDecision]:
+    """Apply the waiting-time rules to every open or queued conversation (run periodically by a Celery task)."""
+    rules = [
+        r
+        for r in selectors.enabled_rules()
+        if "min_wait_seconds" in (r.condition or {}) and not {"signal", "intent"} & set(r.condition)
+    ]
+    if not rules:
+        return []
+    decisions: list[RuleDecision] = []
+    for conversation_id in selectors.conversations_waiting():
+        fired, _ = evaluate_rules(conversation_id=conversation_id, rules=rules)
+        decisions.extend(fired)
+    return decisions
 
 
 # --- the handoff and its packet -------------------------------------------------------------------
@@ -681,6 +701,7 @@ __all__ = [
     "accept_handoff",
     "add_queue_member",
     "build_packet",
+    "check_waiting_conversations",
     "evaluate_rules",
     "observe_ai_message",
     "observe_customer_message",

@@ -9,3 +9,9 @@ from . import services
 def summarize_handoff(handoff_id: int) -> None:
     """Write the LLM summary into a handoff's packet (enqueued on commit by start_handoff)."""
     services.write_llm_summary(handoff_id=handoff_id)
+
+
+@shared_task(name="handoff.check_waiting_conversations")
+def check_waiting_conversations() -> int:
+    """Apply waiting-time rules to conversations whose customer is waiting (schedule every minute)."""
+    return len(services.check_waiting_conversations())

@@ -110,3 +110,22 @@ def test_frustration_over_several_turns_escalates(offline_use_case):
     assert not Handoff.objects.exists()
     assert not sms("This is ridiculous, nothing works and I'm angry", "3").ai_should_reply
     assert Handoff.objects.get().rule.name == "Frustrated over several turns"
+
+
+def test_waiting_in_the_queue_too_long_is_flagged_by_the_periodic_check(offline_use_case, monkeypatch):
+    from handoff.tasks import check_waiting_conversations
+    from tests.handoff.events import published
+
+    EscalationRule.objects.create(
+        name="Queued five minutes", effect="flag", condition={"min_wait_seconds": 300}
+    )
+    waiting = sms("hello?", "1")
+    handoff = services.start_handoff(conversation_id=waiting.conversation.id, reason="customer_request")
+    assert check_waiting_conversations.delay().get() == 0, "just queued"
+    Handoff.objects.filter(pk=handoff.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    with published(monkeypatch) as sent:
+        assert check_waiting_conversations.delay().get() == 1
+    assert check_waiting_conversations.delay().get() == 0, "flagged once per conversation"
+    decision = RuleDecision.objects.get()
+    assert decision.conversation_id == waiting.conversation.id and decision.detail["wait_seconds"] >= 360
+    assert [kind for _, kind, _ in sent] == ["conversation.flag_raised"]
