@@ -37,7 +37,7 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
     if received.created:
         try:
             observed = handoff_services.observe_customer_message(
-                message=received.message, conversation=conversation, prescreened=screened.findings
+                message=received.message, conversation=conversation, screened=screened
             )
         except Exception:
             # The message is stored; a broken operator must not keep the customer from an answer.

@@ -45,25 +45,25 @@ class HandoffError(Exception):
 
 @dataclass(frozen=True)
 class Screened:
+    """A customer text made safe to store, with what was found and the operators and rules in force."""
+
     text: str
-    findings: list[ops.Finding] = field(default_factory=list)  # of the redacting operators, on the raw text
-
-
-def _redact_operator_slugs() -> set[str]:
-    """Operators whose matches an enabled `redact` rule masks, besides those configured to redact."""
-    slugs = set()
-    for rule in EscalationRule.objects.filter(enabled=True, effect=EscalationRule.Effect.REDACT):
-        slug = (rule.condition.get("signal") or {}).get("operator")
-        if slug:
-            slugs.add(slug)
-    return slugs
+    findings: list[ops.Finding] = field(default_factory=list)  # of the redacting operators
+    operators: list[Operator] = field(default_factory=list)  # enabled customer operators, loaded once
+    rules: list[EscalationRule] = field(default_factory=list)  # enabled rules, loaded once
 
 
 def screen_inbound_text(text: str) -> Screened:
     """Mask what must never be stored (card numbers) before the customer's message is written anywhere."""
-    rule_slugs = _redact_operator_slugs()
+    operators = selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER)
+    rules = selectors.enabled_rules()
+    rule_slugs = {
+        (r.condition.get("signal") or {}).get("operator")
+        for r in rules
+        if r.effect == EscalationRule.Effect.REDACT and isinstance(r.condition, dict)
+    }
     findings = []
-    for operator in selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER):
+    for operator in operators:
         if operator.kind != Operator.Kind.PATTERN:
             continue
         if not (operator.config.get("redact") or operator.slug in rule_slugs):
@@ -79,7 +79,7 @@ def screen_inbound_text(text: str) -> Screened:
             if spans:
                 findings.append(ops.Finding(operator, operator.label, 1.0, spans, ops.CARD_MASK))
     if not findings:
-        return Screened(text=text)
+        return Screened(text=text, operators=operators, rules=rules)
     masked = ops.mask(text, findings)
     # Offsets point into the raw text and a rule-driven excerpt may hold the value: keep neither.
     kept = [
@@ -88,7 +88,7 @@ def screen_inbound_text(text: str) -> Screened:
         )
         for f in findings
     ]
-    return Screened(text=masked, findings=kept)
+    return Screened(text=masked, findings=kept, operators=operators, rules=rules)
 
 
 # --- after storing: operators and rules ----------------------------------------------------------
@@ -161,23 +161,31 @@ def _store_signals(message: Message, findings: list[ops.Finding]) -> list[Signal
 
 
 def observe_customer_message(
-    *, message: Message, conversation: Conversation, prescreened: list[ops.Finding] | None = None
+    *, message: Message, conversation: Conversation, screened: Screened | None = None
 ) -> Observed:
     """Run the customer operators on a stored message, store and publish the signals, apply the rules.
 
-    Precondition: the message is stored (store first, then act). A rule that escalates starts the handoff.
+    Precondition: the message is stored (store first, then act); `screened` is what
+    `screen_inbound_text` returned for it. A rule that escalates starts the handoff.
     """
+    if screened is None:
+        screened = Screened(
+            text=message.text,
+            operators=selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER),
+            rules=selectors.enabled_rules(),
+        )
     conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation.id)
     view = _view_for(message, conversation)
-    prescreened = prescreened or []
-    done = {f.operator.pk for f in prescreened}
-    findings = list(prescreened)
-    for operator in selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER):
+    done = {f.operator.pk for f in screened.findings}
+    findings = list(screened.findings)
+    for operator in screened.operators:
         if operator.pk not in done:
             findings.extend(ops.run_operator(operator, view))
     with transaction.atomic():
         signals = _store_signals(message, findings)
-    decisions, handoff = evaluate_rules(conversation_id=conversation.id, message=message, new_signals=signals)
+    decisions, handoff = evaluate_rules(
+        conversation_id=conversation.id, message=message, new_signals=signals, rules=screened.rules
+    )
     return Observed(signals=signals, decisions=decisions, handoff=handoff)
 
 
