@@ -282,16 +282,44 @@ def action_failed(action: Any) -> bool:
     return ok is False or str(status).lower() in {"failed", "error", "failure"}
 
 
+# What an action's name contains when it does what the AI claims ("cancelled" ↔ cancel_pending_order).
+_CLAIM_STEMS = {
+    "cancelled": ("cancel",),
+    "canceled": ("cancel",),
+    "refunded": ("refund", "return", "cancel"),
+    "returned": ("return",),
+    "exchanged": ("exchange",),
+    "updated": ("update", "modify", "change"),
+    "changed": ("update", "modify", "change"),
+    "credited": ("refund", "credit", "gift"),
+}
+
+
+def _action_name(action: Any) -> str:
+    name = action.get("name") if isinstance(action, dict) else getattr(action, "name", "")
+    return str(name or getattr(action, "action_name", "") or "").lower()
+
+
+def claim_is_logged(verb: str, actions: list[Any]) -> bool:
+    """True when a succeeded action backs the claimed verb (any success, when names are unknown)."""
+    succeeded = [a for a in actions if not action_failed(a)]
+    stems = _CLAIM_STEMS.get(verb.lower())
+    if not stems:
+        return bool(succeeded)
+    return any(not _action_name(a) or any(s in _action_name(a) for s in stems) for a in succeeded)
+
+
 def run_policy(operator: Operator, view: MessageView) -> list[Finding]:
     config = operator.config
     check = config.get("check")
     if check == "claimed_action":
-        claim = _CLAIM.search(view.text)
-        if not claim:
-            return []
-        if any(not action_failed(a) for a in logged_actions(view.conversation_id)):
-            return []
-        return [Finding(operator, operator.label, 1.0, (claim.span(),), claim.group(0))]
+        actions = None
+        for claim in _CLAIM.finditer(view.text):
+            if actions is None:
+                actions = logged_actions(view.conversation_id)
+            if not claim_is_logged(claim.group(1), actions):
+                return [Finding(operator, operator.label, 1.0, (claim.span(),), claim.group(0))]
+        return []
     if check == "disclosure":
         if config.get("scope", "first_ai_message") == "first_ai_message" and view.ai_messages_before:
             return []

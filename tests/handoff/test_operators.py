@@ -210,3 +210,17 @@ def test_missing_disclosure_on_the_first_ai_reply_only():
     assert findings("disclosure-missing", "Hi, how can I help?", role="ai")[0].label == "disclosure_missing"
     assert findings("disclosure-missing", "Hi, I'm the store's automated assistant.", role="ai") == []
     assert findings("disclosure-missing", "Sure, one moment.", role="ai", ai_messages_before=2) == []
+
+
+def test_action_claim_is_checked_against_the_matching_audited_action(monkeypatch):
+    from conversations import selectors as conversation_selectors
+
+    log = [{"name": "get_order_details", "status": "succeeded"}]
+    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log, raising=False)
+    claim = "I've cancelled order #W123."
+    view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
+    assert findings("action-claimed-not-logged", claim, **view), "looking an order up is not cancelling it"
+    log.append({"name": "cancel_pending_order", "status": "failed"})
+    assert findings("action-claimed-not-logged", claim, **view), "a failed cancellation is not a cancellation"
+    log.append({"name": "cancel_pending_order", "status": "succeeded"})
+    assert findings("action-claimed-not-logged", claim, **view) == []
