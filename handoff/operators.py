@@ -276,10 +276,38 @@ def logged_actions(conversation_id: uuid.UUID | None) -> list[Any]:
     return list(model.objects.filter(conversation_id=conversation_id))
 
 
+_FAILED = {"failed", "error", "failure", "rejected"}
+_SUCCEEDED = {"succeeded", "success", "ok", "done", "completed"}
+
+
+def _field(action: Any, name: str) -> Any:
+    return action.get(name) if isinstance(action, dict) else getattr(action, name, None)
+
+
 def action_failed(action: Any) -> bool:
-    status = action.get("status") if isinstance(action, dict) else getattr(action, "status", "")
-    ok = action.get("ok") if isinstance(action, dict) else getattr(action, "ok", None)
-    return ok is False or str(status).lower() in {"failed", "error", "failure"}
+    """The action ran and failed (an error, or the backend rejected it); refusals and declines are not failures."""
+    return _field(action, "ok") is False or str(_field(action, "status") or "").lower() in _FAILED
+
+
+def action_succeeded(action: Any) -> bool:
+    """The action ran and did what it says."""
+    ok = _field(action, "ok")
+    if ok is not None:
+        return bool(ok)
+    return str(_field(action, "status") or "").lower() in _SUCCEEDED
+
+
+def action_record(action: Any) -> dict:
+    """An audit-log entry as the packet shows it (a dict from the actions layer passes through)."""
+    if isinstance(action, dict):
+        return action
+    return {
+        "name": _field(action, "action_name") or _field(action, "name") or str(action),
+        "status": _field(action, "status"),
+        "summary": _field(action, "summary") or "",
+        "error": _field(action, "error") or "",
+        "at": _field(action, "created_at"),
+    }
 
 
 # What an action's name contains when it does what the AI claims ("cancelled" ↔ cancel_pending_order).
@@ -296,13 +324,12 @@ _CLAIM_STEMS = {
 
 
 def _action_name(action: Any) -> str:
-    name = action.get("name") if isinstance(action, dict) else getattr(action, "name", "")
-    return str(name or getattr(action, "action_name", "") or "").lower()
+    return str(_field(action, "action_name") or _field(action, "name") or "").lower()
 
 
 def claim_is_logged(verb: str, actions: list[Any]) -> bool:
     """True when a succeeded action backs the claimed verb (any success, when names are unknown)."""
-    succeeded = [a for a in actions if not action_failed(a)]
+    succeeded = [a for a in actions if action_succeeded(a)]
     stems = _CLAIM_STEMS.get(verb.lower())
     if not stems:
         return bool(succeeded)

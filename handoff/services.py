@@ -403,7 +403,7 @@ def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
         profile, observations = {"error": "memory unavailable"}, []
     actions = []
     try:
-        actions = [a if isinstance(a, dict) else str(a) for a in ops.logged_actions(conversation.id)]
+        actions = [ops.action_record(a) for a in ops.logged_actions(conversation.id)]
     except Exception:
         logger.exception("actions unavailable for the packet of handoff %s", handoff.pk)
     customer = conversation.customer

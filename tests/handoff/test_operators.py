@@ -224,3 +224,13 @@ def test_action_claim_is_checked_against_the_matching_audited_action(monkeypatch
     assert findings("action-claimed-not-logged", claim, **view), "a failed cancellation is not a cancellation"
     log.append({"name": "cancel_pending_order", "status": "succeeded"})
     assert findings("action-claimed-not-logged", claim, **view) == []
+
+
+@pytest.mark.parametrize("status", ["awaiting_confirmation", "declined", "refused"])
+def test_an_action_that_did_not_run_does_not_back_a_claim(monkeypatch, status):
+    from conversations import selectors as conversation_selectors
+
+    log = [{"name": "cancel_pending_order", "status": status}]
+    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log, raising=False)
+    view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
+    assert findings("action-claimed-not-logged", "I've cancelled order #W123.", **view)
