@@ -8,6 +8,8 @@
   const names = { customer: "You", ai: "Assistant", agent: "Agent", system: "" };
   let socket = null;
   let session = null;
+  // Messages not yet acknowledged; resent after a reconnect (the server dedupes by client_id).
+  const unacked = new Map();
 
   function setStatus(text, isError) {
     statusLine.textContent = text || "";
@@ -36,7 +38,10 @@
 
   function connect() {
     socket = new WebSocket(session.ws_url.replace(/^ws:/, location.protocol === "https:" ? "wss:" : "ws:"));
-    socket.onopen = () => setStatus("");
+    socket.onopen = () => {
+      setStatus("");
+      unacked.forEach((text, clientId) => socket.send(JSON.stringify({ type: "message", text: text, client_id: clientId })));
+    };
     socket.onclose = () => { setStatus("Connection lost — reconnecting…", true); setTimeout(connect, 1500); };
     socket.onmessage = (e) => {
       const m = JSON.parse(e.data);
@@ -53,6 +58,7 @@
       } else if (m.type === "error") {
         setStatus(m.detail, true);
       } else if (m.type === "ack") {
+        unacked.delete(m.client_id);
         const el = bubbles["client:" + m.client_id];
         if (el) el.classList.add("delivered");
       }
@@ -77,10 +83,13 @@
 
   function send() {
     const text = textBox.value.trim();
-    if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!text) return;
     const clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now() + Math.random());
     bubble("client:" + clientId, "customer", text);
-    socket.send(JSON.stringify({ type: "message", text: text, client_id: clientId }));
+    unacked.set(clientId, text);
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "message", text: text, client_id: clientId }));
+    }
     textBox.value = "";
   }
   composer.addEventListener("submit", (e) => { e.preventDefault(); send(); });
