@@ -9,3 +9,9 @@ from . import services
 def summarize_handoff(handoff_id: int) -> None:
     """Write the LLM summary into a handoff's packet (enqueued on commit by start_handoff)."""
     services.write_llm_summary(handoff_id=handoff_id)
+
+
+@shared_task(name="handoff.draft_copilot_reply", acks_late=True)
+def draft_copilot_reply(message_id: str) -> None:
+    """Draft the AI's suggested reply to a customer message in a conversation held by an agent."""
+    services.draft_copilot_reply(message_id=message_id)
