@@ -22,7 +22,9 @@ def login(page, base: str, username: str) -> None:
     expect(page.get_by_role("button", name=re.compile("Log out"))).to_be_visible()
 
 
-def test_customer_escalates_agent_accepts_and_replies_supervisor_sees_it_move(offline_use_case, live_daphne, new_page):
+def test_customer_escalates_agent_accepts_and_replies_supervisor_sees_it_move(
+    offline_use_case, live_daphne, new_page
+):
     base = f"http://{live_daphne}"
     seed_handoff_defaults()
     make_staff("alex", first_name="Alex")
