@@ -144,7 +144,7 @@ class TestDeskActions:
         client = client_for(alex)
         client.post(f"/desk/handoffs/{handoff.pk}/accept")
         conversation_id = handoff.conversation_id
-        for i, question in enumerate(["Is shipping free?", "When is support available?", "ok"]):
+        for question in ["Is shipping free?", "When is support available?", "ok"]:
             message = Message.objects.create(
                 conversation_id=conversation_id, role="customer", text=question, created_at=timezone.now()
             )
