@@ -10,6 +10,8 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from handoff import services as handoff_services
 
 from .models import Conversation, Message
@@ -46,9 +48,17 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
             if observed.handed_off:
                 ai_should_reply = False
                 conversation.refresh_from_db()
+    if received.created and conversation.status == Conversation.Status.WITH_AGENT:
+        _enqueue_copilot_draft(received.message.id)
     return Accepted(
         message=received.message,
         conversation=conversation,
         created=received.created,
         ai_should_reply=ai_should_reply,
     )
+
+
+def _enqueue_copilot_draft(message_id) -> None:
+    from handoff.tasks import draft_copilot_reply
+
+    transaction.on_commit(lambda: draft_copilot_reply.delay(str(message_id)))

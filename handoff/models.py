@@ -233,6 +233,7 @@ class Handoff(TimeStamped):
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     accepted_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    disposition = models.CharField(max_length=200, blank=True, help_text="The agent's closing note.")
 
     class Meta:
         ordering = ["priority", "created_at"]
@@ -251,3 +252,34 @@ class Handoff(TimeStamped):
 
     def __str__(self) -> str:
         return f"handoff {self.pk} ({self.reason}, {self.status})"
+
+
+class CopilotDraft(models.Model):
+    """The AI's suggested reply to a customer message, for the agent (or, in shadow mode, for the record)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT_AS_IS = "sent_as_is", "Sent as is"
+        EDITED = "edited", "Sent edited"
+        IGNORED = "ignored", "Ignored"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="copilot_drafts")
+    customer_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="copilot_drafts"
+    )
+    text = models.TextField(blank=True)
+    suggested_actions = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    sent_text = models.TextField(blank=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer_message"], name="copilot_one_draft_per_message")
+        ]
+
+    def __str__(self) -> str:
+        return f"draft for {self.customer_message_id} ({self.status})"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from conversations.models import Conversation, Message
 from deskapp.permissions import is_agent, is_supervisor
 
-from .models import EscalationRule, Handoff, Operator, Signal
+from .models import EscalationRule, Handoff, Operator, Queue, Signal
 
 
 def enabled_operators(*, applies_to: str) -> list[Operator]:
@@ -122,4 +122,127 @@ def conversations_waiting(since_hours: int = 24) -> list[uuid.UUID]:
         Conversation.objects.filter(
             status__in=[Conversation.Status.OPEN, Conversation.Status.WAITING], last_message_at__gte=recent
         ).values_list("id", flat=True)
+    )
+
+
+# --- the agent desk and the supervisor board ---------------------------------------------------------
+
+
+def assigned_handoffs(agent) -> QuerySet[Handoff]:
+    """Handoffs the agent has accepted and not yet closed, oldest first."""
+    return (
+        Handoff.objects.filter(agent=agent, status=Handoff.Status.ACCEPTED)
+        .select_related("conversation__customer", "queue")
+        .order_by("accepted_at")
+    )
+
+
+def conversation_for_agent(agent, conversation_id: uuid.UUID) -> tuple[Conversation, Handoff | None]:
+    """The conversation and its latest handoff if the agent may see it; raises PermissionError otherwise.
+
+    Agents see conversations handed to their queues or assigned to them; supervisors see everything.
+    """
+    conversation = (
+        Conversation.objects.select_related("customer", "use_case").filter(id=conversation_id).first()
+    )
+    if conversation is None:
+        raise PermissionError("no such conversation")
+    handoff = (
+        Handoff.objects.filter(conversation=conversation)
+        .select_related("queue", "rule", "agent")
+        .order_by("-created_at")
+        .first()
+    )
+    if is_supervisor(agent):
+        return conversation, handoff
+    if handoff and (
+        handoff.agent_id == agent.pk
+        or (handoff.status == Handoff.Status.QUEUED and agent_may_take(agent, handoff))
+    ):
+        return conversation, handoff
+    raise PermissionError("that conversation is not in your queues")
+
+
+def transcript(conversation_id: uuid.UUID) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .select_related("sender")
+        .order_by("created_at")
+    )
+
+
+RISK_BY_SEVERITY = {"critical": 2, "warning": 1, "info": 0}
+
+
+def _risk(signals: list[Signal]) -> str:
+    level = max((RISK_BY_SEVERITY.get(s.severity, 0) for s in signals), default=0)
+    return ["low", "medium", "high"][level]
+
+
+def live_board() -> dict[str, Any]:
+    """Every live conversation (AI- and human-held) with its latest signals, plus queue depths and waits."""
+    now = timezone.now()
+    conversations = list(
+        Conversation.objects.exclude(status=Conversation.Status.CLOSED)
+        .select_related("customer", "use_case")
+        .order_by("-last_message_at", "-created_at")[:200]
+    )
+    ids = [c.id for c in conversations]
+    last_messages: dict[uuid.UUID, Message] = {}
+    for message in (
+        Message.objects.filter(conversation_id__in=ids)
+        .order_by("conversation_id", "-created_at")
+        .distinct("conversation_id")
+    ):
+        last_messages[message.conversation_id] = message
+    signals: dict[uuid.UUID, list[Signal]] = {}
+    for signal in Signal.objects.filter(conversation_id__in=ids).order_by("-created_at")[:1000]:
+        signals.setdefault(signal.conversation_id, []).append(signal)
+    handoffs = {
+        h.conversation_id: h
+        for h in Handoff.objects.filter(conversation_id__in=ids)
+        .exclude(status=Handoff.Status.CLOSED)
+        .select_related("agent", "queue")
+    }
+    rows = []
+    for c in conversations:
+        conversation_signals = signals.get(c.id, [])
+        handoff = handoffs.get(c.id)
+        rows.append(
+            {
+                "conversation": c,
+                "age_seconds": (now - c.created_at).total_seconds(),
+                "last_message": last_messages.get(c.id),
+                "signals": conversation_signals[:3],
+                "risk": _risk(conversation_signals),
+                "handoff": handoff,
+                "agent": (handoff.agent.get_full_name() or handoff.agent.get_username())
+                if handoff and handoff.agent
+                else "",
+            }
+        )
+    queues = []
+    for queue in Queue.objects.order_by("name"):
+        waiting = Handoff.objects.filter(queue=queue, status=Handoff.Status.QUEUED)
+        oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+        queues.append(
+            {
+                "queue": queue,
+                "depth": waiting.count(),
+                "longest_wait_seconds": (now - oldest).total_seconds() if oldest else 0,
+            }
+        )
+    return {"rows": rows, "queues": queues, "generated_at": now}
+
+
+def staff_agents() -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    from deskapp.permissions import AGENTS, SUPERVISORS
+
+    return (
+        get_user_model()
+        .objects.filter(groups__name__in=[AGENTS, SUPERVISORS], is_active=True)
+        .distinct()
+        .order_by("username")
     )

@@ -663,7 +663,7 @@ def record_agent_reply(*, handoff_id: int, agent: AbstractUser, text: str) -> Me
     )
 
 
-def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str) -> Handoff:
+def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str, disposition: str = "") -> Handoff:
     """Close the handoff and its conversation with an outcome (resolved, escalated, abandoned, ...)."""
     if outcome not in Conversation.Outcome.values:
         raise ValueError(f"outcome must be one of {', '.join(Conversation.Outcome.values)}")
@@ -678,7 +678,8 @@ def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str) -> Ha
             raise HandoffError("only the accepting agent or a supervisor may resolve this handoff")
         handoff.status = Handoff.Status.CLOSED
         handoff.closed_at = now
-        handoff.save(update_fields=["status", "closed_at", "updated_at"])
+        handoff.disposition = disposition.strip()[:200]
+        handoff.save(update_fields=["status", "closed_at", "disposition", "updated_at"])
         conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
         conversation.outcome = outcome
         conversation.save(update_fields=["outcome", "updated_at"])
@@ -719,3 +720,218 @@ __all__ = [
     "start_handoff",
     "write_llm_summary",
 ]
+
+
+# --- the desk: hand back, take over, reassign, copilot drafts -------------------------------------
+
+
+def _publish_handoff_change(handoff: Handoff, status: str, *, customer: bool, agent=None) -> None:
+    name = _display_name(agent) if agent else None
+    if customer:
+        send_event_on_commit(
+            [conversation_group(handoff.conversation_id)],
+            event_types.HANDOFF_CHANGED,
+            {"status": status, "agent": name},
+        )
+    staff = [supervisors_group(), conversation_staff_group(handoff.conversation_id)]
+    if handoff.queue_id:
+        staff.append(queue_group(handoff.queue_id))
+    send_event_on_commit(
+        staff,
+        event_types.HANDOFF_CHANGED,
+        {
+            "status": status,
+            "agent": name,
+            "agent_id": agent.pk if agent else None,
+            "handoff_id": handoff.pk,
+            "conversation_id": str(handoff.conversation_id),
+        },
+    )
+
+
+def hand_back_to_ai(*, handoff_id: int, agent) -> Handoff:
+    """The agent returns the conversation to the AI: the handoff closes, the AI answers the next message."""
+    from deskapp.permissions import is_supervisor
+
+    with transaction.atomic():
+        handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
+        if handoff is None or handoff.status == Handoff.Status.CLOSED:
+            raise HandoffError("that handoff is already closed")
+        if handoff.agent_id != agent.pk and not is_supervisor(agent):
+            raise HandoffError("only the accepting agent or a supervisor may hand this back")
+        handoff.status = Handoff.Status.CLOSED
+        handoff.closed_at = timezone.now()
+        handoff.save(update_fields=["status", "closed_at", "updated_at"])
+        conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
+        conversation_services.set_conversation_state(
+            conversation=conversation, status=Conversation.Status.OPEN, handler=Conversation.Handler.AI
+        )
+        conversation_services.record_reply(
+            conversation_id=conversation.id,
+            role=Message.Role.SYSTEM,
+            text="You're back with our automated assistant. Ask for a person at any time.",
+        )
+        _publish_handoff_change(handoff, "closed", customer=False, agent=agent)
+    return handoff
+
+
+def reassign_handoff(*, handoff_id: int, supervisor, agent) -> Handoff:
+    """A supervisor gives a live handoff to another agent, who holds it from now on."""
+    from deskapp.permissions import is_agent, is_supervisor
+
+    if not is_supervisor(supervisor):
+        raise HandoffError("only supervisors may reassign conversations")
+    if not is_agent(agent):
+        raise HandoffError(f"{agent.get_username()} is not an agent")
+    now = timezone.now()
+    with transaction.atomic():
+        handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
+        if handoff is None or handoff.status == Handoff.Status.CLOSED:
+            raise HandoffError("that handoff is already closed")
+        handoff.agent = agent
+        handoff.status = Handoff.Status.ACCEPTED
+        handoff.accepted_at = handoff.accepted_at or now
+        handoff.save(update_fields=["agent", "status", "accepted_at", "updated_at"])
+        conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
+        conversation_services.set_conversation_state(
+            conversation=conversation,
+            status=Conversation.Status.WITH_AGENT,
+            handler=Conversation.Handler.HUMAN,
+        )
+        _publish_handoff_change(handoff, "accepted", customer=True, agent=agent)
+    return handoff
+
+
+def take_over(*, conversation_id: uuid.UUID, supervisor) -> Handoff:
+    """A supervisor takes a conversation from the AI or the queue and holds it themselves."""
+    from deskapp.permissions import is_supervisor
+
+    if not is_supervisor(supervisor):
+        raise HandoffError("only supervisors may take over conversations")
+    handoff = selectors.live_handoff(conversation_id)
+    if handoff is None:
+        handoff = start_handoff(
+            conversation_id=conversation_id,
+            reason=Handoff.Reason.SUPERVISOR,
+            detail=f"taken over by {_display_name(supervisor)}",
+        )
+    if handoff.status == Handoff.Status.QUEUED:
+        try:
+            return accept_handoff(handoff_id=handoff.pk, agent=supervisor)
+        except HandoffError:
+            handoff.refresh_from_db()
+    if handoff.agent_id != supervisor.pk:
+        return reassign_handoff(handoff_id=handoff.pk, supervisor=supervisor, agent=supervisor)
+    return handoff
+
+
+def _draft_payload(draft) -> dict[str, Any]:
+    return {
+        "draft_id": draft.pk,
+        "conversation_id": str(draft.conversation_id),
+        "customer_message_id": str(draft.customer_message_id) if draft.customer_message_id else None,
+        "text": draft.text,
+        "suggested_actions": draft.suggested_actions,
+        "status": draft.status,
+    }
+
+
+def draft_copilot_reply(*, message_id: uuid.UUID):
+    """Ask the use case's AI for a reply to a customer message, for the agent to send, edit or ignore.
+
+    Never sends anything to the customer; tool calls become suggested actions, not executed ones.
+    Idempotent per customer message.
+    """
+    from conversations import runtime
+    from conversations import selectors as conversation_selectors
+    from conversations.llm import LLMError, provider_for
+    from conversations.llm.base import complete
+
+    from .models import CopilotDraft
+
+    existing = CopilotDraft.objects.filter(customer_message_id=message_id).first()
+    if existing:
+        return existing
+    message = Message.objects.select_related("conversation").get(id=message_id)
+    context = conversation_selectors.turn_context(message.conversation_id)
+    try:
+        llm = provider_for(context.provider)
+        result = ops.run_coroutine(complete(llm, runtime.build_prompt(context), runtime.tools_for(context)))
+        text = result.text.strip()
+        suggested = [
+            {"name": c.name, "arguments": c.arguments}
+            for c in result.tool_calls
+            if c.name != "transfer_to_human"
+        ]
+    except LLMError as exc:
+        logger.warning("copilot draft failed for message %s: %s", message_id, exc)
+        text, suggested = "", [{"name": "error", "arguments": {"detail": "the AI could not draft a reply"}}]
+    try:
+        with transaction.atomic():
+            draft = CopilotDraft.objects.create(
+                conversation_id=message.conversation_id,
+                customer_message=message,
+                text=text,
+                suggested_actions=suggested,
+            )
+    except IntegrityError:
+        return CopilotDraft.objects.get(customer_message_id=message_id)
+    with transaction.atomic():
+        send_event_on_commit(
+            [conversation_staff_group(message.conversation_id)],
+            event_types.COPILOT_DRAFT,
+            _draft_payload(draft),
+        )
+    return draft
+
+
+def send_agent_reply(*, handoff_id: int, agent, text: str, draft_id: int | None = None) -> Message:
+    """The agent's reply to the customer; when it came from a copilot draft, record sent as is or edited."""
+    from .models import CopilotDraft
+
+    with transaction.atomic():
+        message = record_agent_reply(handoff_id=handoff_id, agent=agent, text=text)
+        if draft_id:
+            draft = (
+                CopilotDraft.objects.select_for_update()
+                .filter(pk=draft_id, conversation_id=message.conversation_id)
+                .first()
+            )
+            if draft and draft.status == CopilotDraft.Status.PENDING:
+                draft.status = (
+                    CopilotDraft.Status.SENT_AS_IS
+                    if draft.text.strip() == message.text
+                    else CopilotDraft.Status.EDITED
+                )
+                draft.sent_text = message.text
+                draft.agent = agent
+                draft.decided_at = timezone.now()
+                draft.save(update_fields=["status", "sent_text", "agent", "decided_at"])
+    return message
+
+
+def ignore_draft(*, draft_id: int, agent):
+    """The agent dismissed a copilot draft."""
+    from .models import CopilotDraft
+
+    updated = CopilotDraft.objects.filter(pk=draft_id, status=CopilotDraft.Status.PENDING).update(
+        status=CopilotDraft.Status.IGNORED, agent=agent, decided_at=timezone.now()
+    )
+    if not updated:
+        raise HandoffError("that draft was already used or dismissed")
+
+
+def add_agent_note(*, conversation_id: uuid.UUID, agent, text: str):
+    """Save an agent's note about the customer into their memory, recalled like any observation."""
+    from memory.extraction import Candidate
+
+    from memory import services as memory_services
+
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("a note needs text")
+    conversation = Conversation.objects.get(id=conversation_id)
+    note = Candidate(text=text[:1000], kind="fact", confidence=1.0, at=timezone.now(), source_ids=[])
+    return memory_services.record_observations(
+        customer_id=conversation.customer_id, candidates=[note], conversation_id=conversation_id
+    )

@@ -15,3 +15,9 @@ def summarize_handoff(handoff_id: int) -> None:
 def check_waiting_conversations() -> int:
     """Apply waiting-time rules to conversations whose customer is waiting (schedule every minute)."""
     return len(services.check_waiting_conversations())
+
+
+@shared_task(name="handoff.draft_copilot_reply", acks_late=True)
+def draft_copilot_reply(message_id: str) -> None:
+    """Draft the AI's suggested reply to a customer message in a conversation held by an agent."""
+    services.draft_copilot_reply(message_id=message_id)

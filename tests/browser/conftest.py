@@ -19,7 +19,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)
 
     # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
