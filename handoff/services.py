@@ -663,23 +663,28 @@ def record_agent_reply(*, handoff_id: int, agent: AbstractUser, text: str) -> Me
     )
 
 
+def _close_for(*, handoff_id: int, agent: AbstractUser, verb: str, disposition: str = "") -> Handoff:
+    """Lock and close a live handoff held by `agent` (or any, for a supervisor). Precondition: atomic."""
+    from deskapp.permissions import is_supervisor
+
+    handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
+    if handoff is None or handoff.status == Handoff.Status.CLOSED:
+        raise HandoffError("that handoff is already closed")
+    if handoff.agent_id != agent.pk and not is_supervisor(agent):
+        raise HandoffError(f"only the accepting agent or a supervisor may {verb} this handoff")
+    handoff.status = Handoff.Status.CLOSED
+    handoff.closed_at = timezone.now()
+    handoff.disposition = disposition.strip()[:200]
+    handoff.save(update_fields=["status", "closed_at", "disposition", "updated_at"])
+    return handoff
+
+
 def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str, disposition: str = "") -> Handoff:
     """Close the handoff and its conversation with an outcome (resolved, escalated, abandoned, ...)."""
     if outcome not in Conversation.Outcome.values:
         raise ValueError(f"outcome must be one of {', '.join(Conversation.Outcome.values)}")
-    now = timezone.now()
     with transaction.atomic():
-        handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
-        if handoff is None or handoff.status == Handoff.Status.CLOSED:
-            raise HandoffError("that handoff is already closed")
-        from deskapp.permissions import is_supervisor
-
-        if handoff.agent_id != agent.pk and not is_supervisor(agent):
-            raise HandoffError("only the accepting agent or a supervisor may resolve this handoff")
-        handoff.status = Handoff.Status.CLOSED
-        handoff.closed_at = now
-        handoff.disposition = disposition.strip()[:200]
-        handoff.save(update_fields=["status", "closed_at", "disposition", "updated_at"])
+        handoff = _close_for(handoff_id=handoff_id, agent=agent, verb="resolve", disposition=disposition)
         conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
         conversation.outcome = outcome
         conversation.save(update_fields=["outcome", "updated_at"])
@@ -751,17 +756,8 @@ def _publish_handoff_change(handoff: Handoff, status: str, *, customer: bool, ag
 
 def hand_back_to_ai(*, handoff_id: int, agent) -> Handoff:
     """The agent returns the conversation to the AI: the handoff closes, the AI answers the next message."""
-    from deskapp.permissions import is_supervisor
-
     with transaction.atomic():
-        handoff = Handoff.objects.select_for_update().filter(pk=handoff_id).first()
-        if handoff is None or handoff.status == Handoff.Status.CLOSED:
-            raise HandoffError("that handoff is already closed")
-        if handoff.agent_id != agent.pk and not is_supervisor(agent):
-            raise HandoffError("only the accepting agent or a supervisor may hand this back")
-        handoff.status = Handoff.Status.CLOSED
-        handoff.closed_at = timezone.now()
-        handoff.save(update_fields=["status", "closed_at", "updated_at"])
+        handoff = _close_for(handoff_id=handoff_id, agent=agent, verb="hand back")
         conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
         conversation_services.set_conversation_state(
             conversation=conversation, status=Conversation.Status.OPEN, handler=Conversation.Handler.AI
