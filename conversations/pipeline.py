@@ -5,10 +5,15 @@ AI answers. Channel adapters call `accept_customer_message` and then, when `ai_s
 run the AI turn their own way (publish to the group, or stream to Twilio).
 """
 
+import logging
 from dataclasses import dataclass
+
+from django.db import transaction
 
 from .models import Conversation, Message
 from .services import Inbound, receive_message
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,9 +27,28 @@ class Accepted:
 def accept_customer_message(inbound: Inbound) -> Accepted:
     """Store a customer message and decide what happens next. Store first, then act."""
     received = receive_message(inbound)
+    if received.created:
+        _follow_rollout(received.conversation, received.message)
     return Accepted(
         message=received.message,
         conversation=received.conversation,
         created=received.created,
         ai_should_reply=received.ai_should_reply,
     )
+
+
+def _follow_rollout(conversation: Conversation, message: Message) -> None:
+    """A conversation the rollout gave to a person joins the queue; in shadow mode the AI also drafts."""
+    if conversation.assigned_handler != Conversation.Handler.HUMAN:
+        return
+    if conversation.status == Conversation.Status.OPEN and conversation.handler == Conversation.Handler.HUMAN:
+        from handoff.services import start_handoff
+
+        start_handoff(conversation_id=conversation.id, reason="rollout", detail=conversation.handler_reason)
+        conversation.refresh_from_db(fields=["status", "handler"])
+    if conversation.shadow:
+        from insights.tasks import draft_shadow_reply
+
+        conversation_id, message_id = str(conversation.id), str(message.id)
+        # After commit, so the task (maybe in another process) sees the stored message.
+        transaction.on_commit(lambda: draft_shadow_reply.delay(conversation_id, message_id))

@@ -88,6 +88,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 
+# Insights: periodic work. With a Celery worker, beat runs these; without Redis, `run` starts
+# an in-process scheduler thread (insights/scheduler.py) on the same intervals.
+BATON_IDLE_CLOSE_MINUTES = float(os.environ.get("BATON_IDLE_CLOSE_MINUTES", "30"))
+BATON_ALERT_INTERVAL_SECONDS = float(os.environ.get("BATON_ALERT_INTERVAL_SECONDS", "60"))
+BATON_IDLE_CHECK_SECONDS = float(os.environ.get("BATON_IDLE_CHECK_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "insights-evaluate-alerts": {
+        "task": "insights.tasks.evaluate_alerts",
+        "schedule": BATON_ALERT_INTERVAL_SECONDS,
+    },
+    "insights-close-idle-conversations": {
+        "task": "insights.tasks.close_idle_conversations",
+        "schedule": BATON_IDLE_CHECK_SECONDS,
+    },
+}
+# When set, `/metrics` asks for `Authorization: Bearer <token>` (Prometheus `authorization` config).
+BATON_METRICS_TOKEN = os.environ.get("BATON_METRICS_TOKEN", "")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

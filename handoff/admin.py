@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Handoff
+from .models import CopilotDraft, Handoff
 
 
 @admin.register(Handoff)
@@ -17,4 +17,12 @@ class HandoffAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "reason")
     raw_id_fields = ("conversation", "agent")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(CopilotDraft)
+class CopilotDraftAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "status", "agent", "created_at")
+    list_filter = ("status",)
+    raw_id_fields = ("conversation", "customer_message", "agent")
     readonly_fields = ("created_at", "updated_at")

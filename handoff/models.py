@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from conversations.models import Conversation, TimeStamped
+from conversations.models import Conversation, Message, TimeStamped
 
 
 class Handoff(TimeStamped):
@@ -18,6 +18,7 @@ class Handoff(TimeStamped):
         RULE = "rule", "Escalation rule"
         OUT_OF_POLICY = "out_of_policy", "Outside policy"
         SUPERVISOR = "supervisor", "Supervisor took over"
+        ROLLOUT = "rollout", "Rollout: humans handle this conversation"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoffs")
     reason = models.CharField(max_length=32, choices=Reason.choices)
@@ -43,3 +44,31 @@ class Handoff(TimeStamped):
 
     def __str__(self) -> str:
         return f"handoff {self.pk} ({self.reason}, {self.status})"
+
+
+class CopilotDraft(TimeStamped):
+    """What the AI would answer to one customer message, offered to the agent (and, in shadow mode, measured)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT_AS_IS = "sent_as_is", "Sent as is"
+        EDITED = "edited", "Sent edited"
+        IGNORED = "ignored", "Ignored"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="copilot_drafts")
+    customer_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="copilot_drafts")
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    sent_text = models.TextField(blank=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # One draft per customer message: a retried task must not draft twice.
+            models.UniqueConstraint(fields=["customer_message"], name="copilotdraft_one_per_message")
+        ]
+        indexes = [models.Index(fields=["conversation", "status"], name="copilotdraft_conv_status")]
+
+    def __str__(self) -> str:
+        return f"draft {self.pk} ({self.status})"

@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message
@@ -67,3 +68,31 @@ def start_handoff(
         transaction.on_commit(lambda: metrics.HANDOFFS.labels(reason=reason).inc())
     logger.info("handoff %s started for conversation %s: %s", handoff.pk, conversation_id, reason)
     return handoff
+
+
+def close_live_handoff(*, conversation_id: uuid.UUID) -> Handoff | None:
+    """Close the conversation's live handoff (the conversation ended); None when there is none."""
+    with transaction.atomic():
+        live = (
+            Handoff.objects.select_for_update()
+            .filter(conversation_id=conversation_id)
+            .exclude(status=Handoff.Status.CLOSED)
+            .first()
+        )
+        if live is None:
+            return None
+        live.status = Handoff.Status.CLOSED
+        live.closed_at = timezone.now()
+        live.save(update_fields=["status", "closed_at", "updated_at"])
+        send_event_on_commit(
+            [supervisors_group(), conversation_staff_group(conversation_id)],
+            event_types.HANDOFF_CHANGED,
+            {
+                "status": "closed",
+                "agent": None,
+                "handoff_id": live.pk,
+                "conversation_id": str(conversation_id),
+                "reason": live.reason,
+            },
+        )
+    return live
