@@ -107,7 +107,6 @@ class UseCase(TimeStamped):
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LIVE)
     live_percentages = models.JSONField(
         default=default_live_percentages,
-        blank=True,
         validators=[validate_live_percentages],
         help_text="In live mode, the share (0-100) of each channel's customers the AI handles, e.g. "
         '{"webchat": 30, "sms": 100, "voice": 0}. A channel left out gets 100.',
