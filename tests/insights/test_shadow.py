@@ -1,8 +1,8 @@
 import asyncio
 
 import pytest
-from channels.layers import get_channel_layer
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message, UseCase
 from deskapp import event_types
