@@ -72,7 +72,7 @@ def evaluate_alert_rule(*, rule: AlertRule) -> Evaluation:
     firing = _breaches(rule, value, samples)
     new_state = AlertRule.State.FIRING if firing else AlertRule.State.OK
     with transaction.atomic():
-        rule = AlertRule.objects.select_for_update().select_related("use_case").get(id=rule.id)
+        rule = AlertRule.objects.select_for_update(of=("self",)).select_related("use_case").get(id=rule.id)
         changed = rule.state != new_state
         rule.state = new_state
         rule.last_value = value

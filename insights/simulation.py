@@ -19,6 +19,7 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -209,7 +210,11 @@ async def simulate_traffic(
                 progress.update(1)
 
     rng_seeds = [rng.randrange(2**32) for _ in range(count)]
-    await asyncio.gather(*(one(i) for i in range(count)))
+    try:
+        await asyncio.gather(*(one(i) for i in range(count)))
+    finally:
+        # The executor thread's connection would outlive this event loop otherwise.
+        await database_sync_to_async(connections.close_all)()
     return results
 
 

@@ -1,5 +1,6 @@
 """Builders for insights tests: conversations with a chosen arm, outcome and timing, written directly."""
 
+import uuid
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
@@ -73,7 +74,8 @@ class GroupListener:
     def __init__(self, group: str) -> None:
         self.layer = get_channel_layer()
         self.group = group
-        self.channel = async_to_sync(self.layer.new_channel)()
+        # A plain channel name (no "!"): read straight from Redis, so each call may use its own event loop.
+        self.channel = f"testlistener.{uuid.uuid4().hex}"
         async_to_sync(self.layer.group_add)(group, self.channel)
 
     def receive(self, timeout: float = 2.0) -> dict:

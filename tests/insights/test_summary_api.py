@@ -120,3 +120,14 @@ def test_wilson_interval_known_values():
     assert low == 0.0 and round(high, 4) == 0.2775
     low, high = wilson_interval(81, 263)
     assert (round(low, 4), round(high, 4)) == (0.2553, 0.3662)
+
+
+def test_parity_needs_the_ai_lower_bound_within_the_margin():
+    from insights.selectors import ArmStats, parity_verdict
+
+    def arm(resolved: int, closed: int) -> ArmStats:
+        return ArmStats(conversations=closed, closed=closed, resolved=resolved)
+
+    assert parity_verdict(arm(80, 100), arm(75, 100)).parity  # AI low 71.1% >= 75% - 5
+    assert not parity_verdict(arm(78, 100), arm(75, 100)).parity  # AI low 68.9% < 70%
+    assert not parity_verdict(arm(29, 29), arm(10, 29)).parity  # too few, however good
