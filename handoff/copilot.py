@@ -17,7 +17,7 @@ from conversations.models import Message
 from conversations.runtime import build_prompt, tools_for
 from deskapp import event_types
 from deskapp.events import send_event_on_commit
-from deskapp.groups import conversation_staff_group, supervisors_group
+from deskapp.groups import conversation_staff_group
 from insights import metrics
 
 from .models import CopilotDraft
@@ -77,7 +77,7 @@ def record_shadow_draft(
         except IntegrityError:
             return CopilotDraft.objects.get(customer_message=message)
         send_event_on_commit(
-            [conversation_staff_group(message.conversation_id), supervisors_group()],
+            [conversation_staff_group(message.conversation_id)],
             event_types.COPILOT_DRAFT,
             _draft_payload(draft),
         )

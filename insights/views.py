@@ -93,7 +93,6 @@ def insights_page(request: HttpRequest) -> HttpResponse:
             "since": since,
             "reports": reports,
             "overall": overall,
-            "overall_verdict": selectors.parity_verdict(overall["ai"], overall["human"]),
             "chart": chart,
             "alerts": AlertRule.objects.filter(enabled=True).select_related("use_case"),
             "parity_min": selectors.PARITY_MIN_CLOSED,

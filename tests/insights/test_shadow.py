@@ -52,7 +52,7 @@ async def test_shadow_drafts_never_reach_the_customer(shadow_use_case):
     # The agent's desk gets the draft on the staff group.
     drafts = []
     while not drafts:
-        event = await asyncio.wait_for(layer.receive(staff), 2)
+        event = await asyncio.wait_for(layer.receive(staff), 5)
         if event["type"] == event_types.COPILOT_DRAFT:
             drafts.append(event)
     assert drafts[0]["text"] == draft.text and drafts[0]["draft_id"] == draft.pk

@@ -31,7 +31,6 @@ class Command(BaseCommand):
         if not options["no_seed"]:
             seed_demo()
             self.stdout.write("demo seeded")
-            self.offer_traffic(options["simulate"])
         worker = None
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
             worker = subprocess.Popen(
@@ -58,6 +57,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
             )
+        if not options["no_seed"]:
+            # After the worker starts, so shadow drafts queued by the simulation are written.
+            self.offer_traffic(options["simulate"])
         self.print_welcome(time.monotonic() - started)
         try:
             from daphne.cli import CommandLineInterface
