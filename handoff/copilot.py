@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from conversations import selectors as conversation_selectors
 from conversations.llm import LLMError, provider_for
 from conversations.llm.base import complete
+from conversations.llm.offline import HANDOFF_TOOL
 from conversations.models import Message
 from conversations.runtime import build_prompt, tools_for
 from deskapp import event_types
@@ -67,7 +68,9 @@ def record_shadow_draft(
         return None
     text = completion.text.strip()
     if not text and completion.tool_calls:
-        text = HANDOFF_DRAFT
+        # Shadow mode never acts: a tool the AI would call is described, not run.
+        names = [call.name for call in completion.tool_calls]
+        text = HANDOFF_DRAFT if HANDOFF_TOOL in names else f"(The AI would run {', '.join(names)} here.)"
     with transaction.atomic():
         try:
             with transaction.atomic():

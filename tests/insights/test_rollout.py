@@ -1,3 +1,4 @@
+import json
 import uuid
 
 import pytest
@@ -139,3 +140,41 @@ def _inbound_for(session: dict, text: str, external_id: str) -> services.Inbound
         external_id=external_id,
         conversation_id=claims.conversation_id,
     )
+
+
+def _admin_change(client: Client, use_case: UseCase, **changes) -> object:
+    data = {
+        "slug": use_case.slug,
+        "name": use_case.name,
+        "description": use_case.description,
+        "instructions": use_case.instructions,
+        "resolution_definition": use_case.resolution_definition,
+        "greeting": use_case.greeting,
+        "llm_provider": use_case.llm_provider_id or "",
+        "is_default": "on" if use_case.is_default else "",
+        "enabled": "on",
+        "mode": use_case.mode,
+        "live_percentages": json.dumps(use_case.live_percentages),
+        **changes,
+    }
+    return client.post(f"/admin/conversations/usecase/{use_case.pk}/change/", data)
+
+
+@pytest.mark.django_db
+def test_a_slice_changed_in_admin_applies_to_the_next_conversation(offline_use_case, admin_client):
+    response = _admin_change(admin_client, offline_use_case, live_percentages='{"webchat": 0, "sms": 100}')
+    assert response.status_code == 302
+    assert Conversation.objects.get(id=start_chat()["conversation_id"]).handler == "human"
+    response = _admin_change(admin_client, offline_use_case, mode="shadow")
+    assert response.status_code == 302
+    shadow = Conversation.objects.get(id=start_chat()["conversation_id"])
+    assert (shadow.handler, shadow.shadow) == ("human", True)
+
+
+@pytest.mark.django_db
+def test_admin_shows_a_clear_error_for_a_bad_slice(offline_use_case, admin_client):
+    response = _admin_change(admin_client, offline_use_case, live_percentages='{"webchat": 150}')
+    assert response.status_code == 200
+    assert "webchat: the share must be a whole number from 0 to 100" in response.content.decode()
+    offline_use_case.refresh_from_db()
+    assert offline_use_case.live_percentages == {"webchat": 100, "sms": 100, "voice": 100}

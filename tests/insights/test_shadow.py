@@ -102,3 +102,17 @@ def test_a_draft_is_recorded_once_per_customer_message(shadow_use_case):
     again = copilot.record_shadow_draft(conversation_id=conversation.id, customer_message_id=message.id)
     assert first.pk == again.pk and CopilotDraft.objects.count() == 1
     assert copilot.record_shadow_draft(conversation_id=conversation.id, customer_message_id=first.pk) is None
+
+
+def test_a_draft_that_would_hand_off_says_so_and_acts_on_nothing(shadow_use_case):
+    session = start_chat()
+    conversation = Conversation.objects.get(id=session["conversation_id"])
+    message = Message.objects.create(
+        conversation=conversation,
+        role="customer",
+        text="I want to talk to a real person",
+        created_at=conversation.created_at,
+    )
+    draft = copilot.record_shadow_draft(conversation_id=conversation.id, customer_message_id=message.id)
+    assert draft.text == copilot.HANDOFF_DRAFT
+    assert not Handoff.objects.exists(), "a shadow draft never starts a handoff itself"
