@@ -10,6 +10,7 @@ Definitions (one place, used by the API, the page and the alerts):
 """
 
 import math
+import re
 import statistics
 import uuid
 from collections import defaultdict
@@ -308,6 +309,35 @@ def daily_series(*, since: datetime, use_case: UseCase | None = None) -> dict[st
             ],
         }
     return series
+
+
+# The outcome of a conversation the customer walked away from.
+
+_THANKS = re.compile(
+    r"^\W*(thanks?|thank you|thx|cheers|perfect|great|awesome|got it|all good|that'?s all|that helped|"
+    r"that solved it|brilliant|excellent)\b",
+    re.I,
+)
+_BUT = re.compile(r"\b(but|not|still|however|doesn'?t|didn'?t|won'?t|can'?t)\b", re.I)
+
+
+def idle_outcome(conversation_id: uuid.UUID) -> str:
+    """`resolved` when the customer's last words thank or confirm an answer they got, else `abandoned`."""
+    recent = list(
+        Message.objects.filter(
+            conversation_id=conversation_id, role__in=[Message.Role.CUSTOMER, Message.Role.AI]
+        )
+        .order_by("-created_at")
+        .values_list("role", "text")[:3]
+    )
+    customer_texts = [text for role, text in recent if role == Message.Role.CUSTOMER]
+    answered = any(role == Message.Role.AI for role, _ in recent[1:])
+    if not customer_texts or recent[0][0] != Message.Role.CUSTOMER or not answered:
+        return Conversation.Outcome.ABANDONED
+    words = customer_texts[0]
+    if len(words) <= 80 and _THANKS.search(words) and not _BUT.search(words):
+        return Conversation.Outcome.RESOLVED
+    return Conversation.Outcome.ABANDONED
 
 
 # Alert metrics: (value, samples) over a window ending now.

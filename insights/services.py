@@ -127,7 +127,11 @@ def deliver_webhook(*, event_id: int, url: str, payload: dict) -> str:
 
 
 def close_idle_conversations(*, idle: timedelta | None = None, now: datetime | None = None) -> int:
-    """Close as abandoned the AI-held conversations with no message for `idle` (setting BATON_IDLE_CLOSE_MINUTES)."""
+    """Close the AI-held conversations with no message for `idle` (setting BATON_IDLE_CLOSE_MINUTES).
+
+    They close as abandoned, unless the customer's last words thanked the AI for an answer
+    ("thanks, that's all"): then the AI resolved it and the customer simply left.
+    """
     idle = idle or timedelta(minutes=settings.BATON_IDLE_CLOSE_MINUTES)
     cutoff = (now or timezone.now()) - idle
     idle_ids = list(
@@ -144,7 +148,7 @@ def close_idle_conversations(*, idle: timedelta | None = None, now: datetime | N
     closed = 0
     for conversation in Conversation.objects.filter(id__in=idle_ids):
         conversation_services.close_conversation(
-            conversation=conversation, outcome=Conversation.Outcome.ABANDONED
+            conversation=conversation, outcome=selectors.idle_outcome(conversation.id)
         )
         closed += 1
     if closed:

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.services import close_conversation
 from insights import services, tasks
 from tests.insights import builders as b
@@ -71,3 +71,41 @@ def test_outcome_paths_tell_ai_from_human_resolutions():
         "resolved_by_human",
         "resolved_by_human_after_handoff",
     ]
+
+
+def _idle_with(*turns: tuple[str, str]) -> Conversation:
+    conversation = b.conversation(arm="ai", created_at=timezone.now() - timedelta(hours=2))
+    at = timezone.now() - timedelta(hours=2)
+    for i, (role, text) in enumerate(turns):
+        Message.objects.create(
+            conversation=conversation, role=role, text=text, created_at=at + timedelta(seconds=i)
+        )
+    Conversation.objects.filter(id=conversation.id).update(last_message_at=at + timedelta(seconds=len(turns)))
+    return conversation
+
+
+@pytest.mark.parametrize(
+    ("turns", "outcome"),
+    [
+        (
+            [
+                ("customer", "Is shipping free?"),
+                ("ai", "Shipping is free."),
+                ("customer", "Thanks, that's all!"),
+            ],
+            "resolved",
+        ),
+        ([("customer", "Is shipping free?"), ("ai", "Shipping is free."), ("customer", "great")], "resolved"),
+        ([("customer", "Is shipping free?"), ("ai", "Shipping is free.")], "abandoned"),
+        (
+            [("customer", "Is shipping free?"), ("ai", "It is."), ("customer", "Thanks but it still isn't")],
+            "abandoned",
+        ),
+        ([("customer", "thanks")], "abandoned"),  # thanked for nothing: no answer came
+        ([("customer", "Where is my order?"), ("ai", "Which order?"), ("customer", "#W123")], "abandoned"),
+    ],
+)
+def test_an_idle_conversation_closes_resolved_only_when_the_customer_thanked_an_answer(turns, outcome):
+    conversation = _idle_with(*turns)
+    services.close_idle_conversations(idle=timedelta(minutes=30))
+    assert Conversation.objects.get(id=conversation.id).outcome == outcome
