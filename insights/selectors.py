@@ -245,10 +245,13 @@ def shadow_agreement(*, use_case: UseCase | None = None, since: datetime | None 
     }
 
 
-def use_case_reports(*, since: datetime) -> list[UseCaseReport]:
-    """Per use case: both arms, per channel, the verdict, outcome paths and shadow agreement."""
+def use_case_reports(*, since: datetime, rows: list[Row] | None = None) -> list[UseCaseReport]:
+    """Per use case: both arms, per channel, the verdict, outcome paths and shadow agreement.
+
+    `rows` are `conversation_rows(since=since)` when the caller already has them.
+    """
     by_case: dict[str | None, list[Row]] = defaultdict(list)
-    for row in conversation_rows(since=since):
+    for row in conversation_rows(since=since) if rows is None else rows:
         by_case[row.use_case].append(row)
     has_drafts = set(
         CopilotDraft.objects.filter(conversation__shadow=True, created_at__gte=since)
@@ -287,12 +290,13 @@ def use_case_reports(*, since: datetime) -> list[UseCaseReport]:
     return reports
 
 
-def daily_series(*, since: datetime, use_case: UseCase | None = None) -> dict[str, Any]:
+def daily_series(*, since: datetime, rows: list[Row] | None = None) -> dict[str, Any]:
     """AI vs human over time: closed conversations and resolution rate per day and arm."""
     per_day: dict[date, dict[str, ArmStats]] = defaultdict(lambda: {arm: ArmStats() for arm in ARMS})
-    for row in conversation_rows(use_case=use_case, since=since):
+    zone = timezone.get_current_timezone()
+    for row in conversation_rows(since=since) if rows is None else rows:
         if row.closed:
-            per_day[timezone.localtime(row.created_at).date()][row.arm].add(row)
+            per_day[row.created_at.astimezone(zone).date()][row.arm].add(row)
     days = []
     day = timezone.localtime(since).date()
     today = timezone.localdate()

@@ -72,10 +72,11 @@ def insights_page(request: HttpRequest) -> HttpResponse:
     except ValueError:
         days = DEFAULT_DAYS
     since = timezone.now() - timedelta(days=days)
-    reports = selectors.use_case_reports(since=since)
-    overall = selectors.arm_stats(selectors.conversation_rows(since=since))
+    rows = selectors.conversation_rows(since=since)
+    reports = selectors.use_case_reports(since=since, rows=rows)
+    overall = selectors.arm_stats(rows)
     chart = {
-        "series": selectors.daily_series(since=since),
+        "series": selectors.daily_series(since=since, rows=rows),
         "use_cases": [
             {
                 "name": r.name,
