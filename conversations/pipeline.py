@@ -1,14 +1,18 @@
 """The path of one customer message, shared by every channel adapter (web chat, SMS, voice).
 
-1. store it (idempotently), 2. run operators and escalation rules on it, 3. decide whether the
-AI answers. Channel adapters call `accept_customer_message` and then, when `ai_should_reply`,
-run the AI turn their own way (publish to the group, or stream to Twilio).
+1. screen it (card numbers are masked before anything is stored), 2. store it (idempotently),
+3. run operators and escalation rules on it, 4. decide whether the AI answers. Channel adapters
+call `accept_customer_message` and then, when `ai_should_reply`, run the AI turn their own way
+(publish to the group, or stream to Twilio).
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+
+from handoff import services as handoff_services
 
 from .models import Conversation, Message
 from .services import Inbound, receive_message
@@ -26,14 +30,32 @@ class Accepted:
 
 def accept_customer_message(inbound: Inbound) -> Accepted:
     """Store a customer message and decide what happens next. Store first, then act."""
+    screened = handoff_services.screen_inbound_text(inbound.text)
+    if screened.text != inbound.text:
+        inbound = dataclasses.replace(inbound, text=screened.text)
     received = receive_message(inbound)
+    ai_should_reply = received.ai_should_reply
+    conversation = received.conversation
     if received.created:
-        _follow_rollout(received.conversation, received.message)
+        # The rollout first: a conversation given to people is queued as such (reason `rollout`)
+        # before any operator's escalation, so it is not counted as an escalation.
+        _follow_rollout(conversation, received.message)
+        try:
+            observed = handoff_services.observe_customer_message(
+                message=received.message, conversation=conversation, screened=screened
+            )
+        except Exception:
+            # The message is stored; a broken operator must not keep the customer from an answer.
+            logger.exception("operators failed on message %s", received.message.id)
+        else:
+            if observed.handed_off:
+                ai_should_reply = False
+                conversation.refresh_from_db()
     return Accepted(
         message=received.message,
-        conversation=received.conversation,
+        conversation=conversation,
         created=received.created,
-        ai_should_reply=received.ai_should_reply,
+        ai_should_reply=ai_should_reply,
     )
 
 
@@ -42,9 +64,9 @@ def _follow_rollout(conversation: Conversation, message: Message) -> None:
     if conversation.assigned_handler != Conversation.Handler.HUMAN:
         return
     if conversation.status == Conversation.Status.OPEN and conversation.handler == Conversation.Handler.HUMAN:
-        from handoff.services import start_handoff
-
-        start_handoff(conversation_id=conversation.id, reason="rollout", detail=conversation.handler_reason)
+        handoff_services.start_handoff(
+            conversation_id=conversation.id, reason="rollout", detail=conversation.handler_reason
+        )
         conversation.refresh_from_db(fields=["status", "handler"])
     if conversation.shadow:
         from insights.tasks import draft_shadow_reply

@@ -186,7 +186,7 @@ async def _store_ai_text(
     first_token_ms: int | None,
     usage: Usage | None,
 ) -> Message:
-    return await database_sync_to_async(services.record_reply)(
+    message = await database_sync_to_async(services.record_reply)(
         conversation_id=conversation_id,
         role=Message.Role.AI,
         text=text.strip() or "…",
@@ -197,6 +197,18 @@ async def _store_ai_text(
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
     )
+    await database_sync_to_async(_observe_ai_message)(message)
+    return message
+
+
+def _observe_ai_message(message: Message) -> None:
+    # Policy operators check what the customer actually received; a broken one never breaks the turn.
+    from handoff import services as handoff_services
+
+    try:
+        handoff_services.observe_ai_message(message=message)
+    except Exception:
+        logger.exception("policy operators failed on message %s", message.id)
 
 
 async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> AsyncIterator[TurnEvent]:

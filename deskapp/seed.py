@@ -7,6 +7,7 @@ from django.db import transaction
 
 from conversations.models import LLMProvider, UseCase
 from demostore.services import load_seed_data
+from handoff.defaults import seed_handoff_defaults
 
 from .config import BATON_DIR, kept_secret
 from .permissions import AGENTS, SUPERVISORS
@@ -135,7 +136,8 @@ def seed_demo() -> dict:
     for spec in USE_CASES:
         UseCase.objects.get_or_create(slug=spec["slug"], defaults={**spec, "llm_provider": offline})
     store = load_seed_data()
-    return {"created_users": created_users, "store": store}
+    handoff = seed_handoff_defaults(members=list(User.objects.filter(username__in=["agent", "supervisor"])))
+    return {"created_users": created_users, "store": store, "handoff": handoff}
 
 
 def new_api_secret() -> str:

@@ -1,4 +1,5 @@
 import os
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -12,7 +13,15 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 BATON_HOST = os.environ.get("BATON_HOST", "127.0.0.1")
 BATON_PORT = int(os.environ.get("BATON_PORT", "8000"))
 BATON_PUBLIC_URL = os.environ.get("BATON_PUBLIC_URL", f"http://{BATON_HOST}:{BATON_PORT}").rstrip("/")
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+# Staff websockets check the Origin against these hosts, so "*" is never the default.
+ALLOWED_HOSTS = [
+    BATON_HOST,
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+    urlsplit(BATON_PUBLIC_URL).hostname or "localhost",
+    *[h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h.strip()],
+]
 CSRF_TRUSTED_ORIGINS = [BATON_PUBLIC_URL]
 
 INSTALLED_APPS = [
@@ -93,7 +102,12 @@ CELERY_TASK_IGNORE_RESULT = True
 BATON_IDLE_CLOSE_MINUTES = float(os.environ.get("BATON_IDLE_CLOSE_MINUTES", "30"))
 BATON_ALERT_INTERVAL_SECONDS = float(os.environ.get("BATON_ALERT_INTERVAL_SECONDS", "60"))
 BATON_IDLE_CHECK_SECONDS = float(os.environ.get("BATON_IDLE_CHECK_SECONDS", "300"))
+BATON_WAITING_CHECK_SECONDS = float(os.environ.get("BATON_WAITING_CHECK_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
+    "handoff-check-waiting-conversations": {
+        "task": "handoff.check_waiting_conversations",
+        "schedule": BATON_WAITING_CHECK_SECONDS,
+    },
     "insights-evaluate-alerts": {
         "task": "insights.tasks.evaluate_alerts",
         "schedule": BATON_ALERT_INTERVAL_SECONDS,

@@ -11,4 +11,5 @@ os.environ.setdefault("BATON_PUBLIC_URL", "https://baton.example.test")
 from .settings import *  # noqa: E402,F403
 
 CELERY_TASK_ALWAYS_EAGER = True
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

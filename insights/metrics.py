@@ -21,6 +21,12 @@ LLM_LATENCY = Histogram(
 )
 HANDOFFS = Counter("baton_handoffs_total", "Handoffs started", ["reason"])
 WEBSOCKETS = Gauge("baton_websocket_connections", "Open websocket connections", ["kind"])
+SIGNALS = Counter("baton_signals_total", "Signals raised by operators", ["operator", "label"])
+HANDOFF_PACKET_SECONDS = Histogram(
+    "baton_handoff_packet_seconds",
+    "Time from a handoff's trigger to its packet being stored and published",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2),
+)
 ACTION_FAILURES = Counter("baton_action_failures_total", "Actions that failed (error or timeout)", ["action"])
 QUEUE_WAIT = Histogram(
     "baton_queue_wait_seconds",

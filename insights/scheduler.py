@@ -8,7 +8,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,10 @@ def _run_due(jobs: list[list], now: float) -> None:
             close_old_connections()
 
 
-def start_periodic_thread(stop: threading.Event | None = None) -> threading.Event:
+def start_periodic_thread(stop: threading.Event | None = None) -> tuple[threading.Event, threading.Thread]:
     """Start the periodic tasks in a daemon thread; set the returned event to stop it."""
+    from handoff import services as handoff_services
+
     from . import services
 
     stop = stop or threading.Event()
@@ -36,12 +38,17 @@ def start_periodic_thread(stop: threading.Event | None = None) -> threading.Even
     jobs = [
         [settings.BATON_ALERT_INTERVAL_SECONDS, now, services.evaluate_alert_rules],
         [settings.BATON_IDLE_CHECK_SECONDS, now, services.close_idle_conversations],
+        [settings.BATON_WAITING_CHECK_SECONDS, now, handoff_services.check_waiting_conversations],
     ]
 
     def loop() -> None:
-        while not stop.is_set():
-            _run_due(jobs, time.monotonic())
-            stop.wait(1.0)
+        try:
+            while not stop.is_set():
+                _run_due(jobs, time.monotonic())
+                stop.wait(1.0)
+        finally:
+            connections.close_all()
 
-    threading.Thread(target=loop, name="baton-periodic", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=loop, name="baton-periodic", daemon=True)
+    thread.start()
+    return stop, thread

@@ -18,16 +18,17 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from conversations import services as conversation_services
-from conversations.models import Conversation, Message, UseCase
+from conversations.models import Conversation, UseCase
 from handoff import copilot
 from handoff import services as handoff_services
-from handoff.models import CopilotDraft
+from handoff.models import CopilotDraft, Handoff
 
 from . import services
 
@@ -66,6 +67,23 @@ class SimulatedConversation:
     outcome: str
 
 
+def simulation_agent(handoff: Handoff | None = None):
+    """The staff user who plays the agent: the demo's `agent` when it may take `handoff`, else a supervisor."""
+    from deskapp.permissions import SUPERVISORS
+    from handoff.selectors import agent_may_take
+
+    users = get_user_model().objects.filter(is_active=True)
+    agent = users.filter(username="agent").first()
+    if agent is not None and (handoff is None or agent_may_take(agent, handoff)):
+        return agent
+    supervisor = users.filter(groups__name=SUPERVISORS).first() or users.filter(is_superuser=True).first()
+    if supervisor is None:
+        raise LookupError(
+            "the simulation needs staff users to play the agents; run `python manage.py seed_demo`"
+        )
+    return supervisor
+
+
 def _pick(rng: random.Random, odds: list[tuple[str, float]]) -> str:
     roll, total = rng.random(), 0.0
     for value, p in odds:
@@ -76,7 +94,9 @@ def _pick(rng: random.Random, odds: list[tuple[str, float]]) -> str:
 
 
 def _open_session(fields: dict) -> dict:
-    response = Client().post("/api/chat/sessions", json.dumps(fields), content_type="application/json")
+    # As a browser on this server would: its own host name, which ALLOWED_HOSTS accepts.
+    client = Client(HTTP_HOST=f"{settings.BATON_HOST}:{settings.BATON_PORT}")
+    response = client.post("/api/chat/sessions", json.dumps(fields), content_type="application/json")
     if response.status_code != 201:
         raise RuntimeError(f"chat session refused: {response.status_code} {response.content[:200]!r}")
     return response.json()
@@ -147,12 +167,23 @@ async def simulate_conversation(
 def _finish(
     *, conversation_id: uuid.UUID, arm: str, handed_off: bool, rng: random.Random, spread_days: float
 ) -> str:
-    conversation = Conversation.objects.get(id=conversation_id)
-    agent = get_user_model().objects.filter(username="agent").first()
-    if handed_off:
+    """End the conversation as people would: an agent accepts, replies (maybe from a draft) and resolves."""
+    odds = OUTCOMES["human" if arm == "human" else "ai_handed_off" if handed_off else "ai"]
+    outcome = _pick(rng, odds)
+    handoff = (
+        Handoff.objects.filter(conversation_id=conversation_id).exclude(status=Handoff.Status.CLOSED).first()
+    )
+    if handoff is None:
+        conversation_services.close_conversation(
+            conversation=Conversation.objects.get(id=conversation_id), outcome=outcome
+        )
+    else:
+        agent = simulation_agent(handoff)
+        if handoff.status == Handoff.Status.QUEUED:
+            handoff_services.accept_handoff(handoff_id=handoff.pk, agent=agent)
         reply = rng.choice(AGENT_REPLIES)
         for draft in CopilotDraft.objects.filter(
-            conversation=conversation, status=CopilotDraft.Status.PENDING
+            conversation_id=conversation_id, status=CopilotDraft.Status.PENDING
         ):
             use = _pick(rng, DRAFT_USE)
             if use == "ignored":
@@ -160,13 +191,8 @@ def _finish(
             else:
                 reply = draft.text if use == "sent_as_is" else f"{draft.text} Anything else I can do?"
                 copilot.record_draft_use(draft_id=draft.pk, agent=agent, sent_text=reply)
-        conversation_services.record_reply(
-            conversation_id=conversation_id, role=Message.Role.AGENT, text=reply, sender=agent
-        )
-    odds = OUTCOMES["human" if arm == "human" else "ai_handed_off" if handed_off else "ai"]
-    outcome = _pick(rng, odds)
-    handoff_services.close_live_handoff(conversation_id=conversation_id)
-    conversation_services.close_conversation(conversation=conversation, outcome=outcome)
+        handoff_services.record_agent_reply(handoff_id=handoff.pk, agent=agent, text=reply)
+        handoff_services.resolve_handoff(handoff_id=handoff.pk, agent=agent, outcome=outcome)
     mean = 420 if handed_off else 150
     services.backdate_simulated_conversation(
         conversation_id=conversation_id,

@@ -4,11 +4,13 @@ import pytest
 
 from conversations.models import Conversation
 from deskapp.management.commands.run import Command
+from tests.insights import builders as b
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_make_run_simulates_traffic_once_on_an_empty_database(offline_use_case):
+    b.supervisor()
     out = StringIO()
     Command(stdout=out).offer_traffic(3)
     assert Conversation.objects.filter(status="closed").count() == 3

@@ -19,7 +19,11 @@ def test_beat_schedules_registered_tasks():
 
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert scheduled == {"insights.tasks.evaluate_alerts", "insights.tasks.close_idle_conversations"}
+    assert scheduled == {
+        "insights.tasks.evaluate_alerts",
+        "insights.tasks.close_idle_conversations",
+        "handoff.check_waiting_conversations",
+    }
     assert scheduled <= set(app.tasks)
 
 
@@ -30,7 +34,7 @@ def test_the_in_process_scheduler_evaluates_alerts_without_celery(settings):
         name="Handoffs", metric=AlertRule.Metric.HANDOFFS, threshold=0, window_minutes=5, min_samples=1
     )
     b.conversation(arm="ai", created_at=timezone.now(), handoff_reason="customer_request")
-    stop = start_periodic_thread(threading.Event())
+    stop, thread = start_periodic_thread(threading.Event())
     try:
         deadline = time.monotonic() + 10
         while AlertRule.objects.get(pk=rule.pk).state != "firing":
@@ -38,7 +42,8 @@ def test_the_in_process_scheduler_evaluates_alerts_without_celery(settings):
             time.sleep(0.1)
     finally:
         stop.set()
-        time.sleep(1.2)  # let the thread see the event and close its connection
+        thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_json_logs_carry_the_conversation_id():

@@ -5,13 +5,16 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from conversations.models import Conversation, LLMProvider, Message, UseCase
+from deskapp.permissions import AGENTS
 from handoff.models import CopilotDraft, Handoff
 from insights import selectors
+from tests.insights import builders as b
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_simulated_traffic_goes_through_the_chat_path_and_ends_with_outcomes(offline_use_case):
+    b.staff_user("agent", AGENTS)
     UseCase.objects.create(
         slug="exchanges",
         name="Exchanges",
@@ -50,4 +53,10 @@ def test_simulated_traffic_goes_through_the_chat_path_and_ends_with_outcomes(off
 def test_simulating_an_unknown_use_case_is_refused(offline_use_case):
     with pytest.raises(CommandError, match="unknown or disabled use case: nope"):
         call_command("simulate_traffic", conversations=1, use_case=["nope"])
+    assert not Conversation.objects.exists()
+
+
+def test_simulating_without_staff_users_says_how_to_fix_it(offline_use_case):
+    with pytest.raises(CommandError, match="seed_demo"):
+        call_command("simulate_traffic", conversations=1)
     assert not Conversation.objects.exists()

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
@@ -57,6 +58,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
             )
+        # Semantic operators need the embedding model; load it while the server starts, not on the first message.
+        from handoff.semantic import warm_up
+
+        threading.Thread(target=warm_up, name="warm-up-embeddings", daemon=True).start()
         if not options["no_seed"]:
             # After the worker starts, so shadow drafts queued by the simulation are written.
             self.offer_traffic(options["simulate"])

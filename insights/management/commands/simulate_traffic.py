@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from conversations.models import Conversation, UseCase
-from insights.simulation import simulate_traffic, tally
+from insights.simulation import simulate_traffic, simulation_agent, tally
 
 
 class Command(BaseCommand):
@@ -39,6 +39,10 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown or disabled use case: {', '.join(sorted(unknown))}")
         if not use_cases:
             raise CommandError("no enabled use case; run `python manage.py seed_demo` first")
+        try:
+            simulation_agent()
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
         # Fresh customer numbers on every run, so a second run adds customers instead of reusing them.
         first_index = Conversation.objects.filter(
             customer__identities__address__endswith="@example.test"

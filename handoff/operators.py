@@ -1,0 +1,375 @@
+"""Operators: read one message (and its conversation) and return findings. No writes here.
+
+Each kind is one function taking the Operator row (its `config` from admin) and a `MessageView`.
+`services.observe_customer_message` / `observe_ai_message` store the findings as signals.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.apps import apps
+
+from .models import Operator
+
+logger = logging.getLogger(__name__)
+
+CARD_MASK = "[card number redacted]"
+REDACTED = "[redacted]"
+# Used when a redacting operator is broken: card numbers are masked anyway, never stored raw.
+FALLBACK_CARD_PATTERN = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """What an operator may read: the message, earlier customer turns, the conversation's LLM."""
+
+    text: str
+    role: str  # "customer" | "ai"
+    conversation_id: uuid.UUID | None = None
+    previous_customer_texts: tuple[str, ...] = ()  # oldest first, the current message excluded
+    ai_messages_before: int = 0
+    provider: Any = None  # conversations.models.LLMProvider | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    operator: Operator
+    label: str
+    score: float
+    spans: tuple[tuple[int, int], ...] = ()
+    excerpt: str = ""  # never holds a redacted value
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def redacts(self) -> bool:
+        return bool(self.operator.config.get("redact"))
+
+
+# --- pattern -------------------------------------------------------------------------------------
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when `digits` passes the Luhn checksum payment card numbers carry."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+@lru_cache(maxsize=256)
+def _compile(config_json: str) -> tuple[list[re.Pattern], list[re.Pattern]]:
+    config = json.loads(config_json)
+    patterns = [re.compile(p, re.I) for p in config.get("patterns", [])]
+    keywords = config.get("keywords", [])
+    if keywords:
+        patterns.append(re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b", re.I))
+    negations = [re.compile(p, re.I) for p in config.get("negations", [])]
+    return patterns, negations
+
+
+def _config_key(operator: Operator) -> str:
+    return json.dumps(operator.config, sort_keys=True)
+
+
+def run_pattern(operator: Operator, view: MessageView) -> list[Finding]:
+    patterns, negations = _compile(_config_key(operator))
+    if any(n.search(view.text) for n in negations):
+        return []
+    wants_luhn = bool(operator.config.get("luhn"))
+    spans = []
+    for pattern in patterns:
+        for match in pattern.finditer(view.text):
+            if wants_luhn:
+                digits = re.sub(r"\D", "", match.group(0))
+                if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
+                    continue
+            spans.append(match.span())
+    if not spans:
+        return []
+    spans.sort()
+    redact = bool(operator.config.get("redact"))
+    excerpt = operator.config.get("mask", REDACTED) if redact else view.text[spans[0][0] : spans[0][1]][:200]
+    return [Finding(operator, operator.label, 1.0, tuple(spans), excerpt)]
+
+
+def fallback_card_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of Luhn-valid card numbers, found without any configured operator."""
+    spans = []
+    for match in re.finditer(FALLBACK_CARD_PATTERN, text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            spans.append(match.span())
+    return tuple(spans)
+
+
+def mask(text: str, findings: list[Finding]) -> str:
+    """`text` with every span of the redacting findings replaced by the operator's mask."""
+    cuts = sorted(
+        ((start, end, f.operator.config.get("mask", REDACTED)) for f in findings for start, end in f.spans),
+        reverse=True,
+    )
+    covered_from = len(text) + 1
+    for start, end, replacement in cuts:
+        if end > covered_from:  # overlapping spans: the outer one already replaced this text
+            continue
+        text = text[:start] + replacement + text[end:]
+        covered_from = start
+    return text
+
+
+# --- sentiment -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+@lru_cache(maxsize=4096)
+def compound(text: str) -> float:
+    """VADER's compound polarity of `text`, from -1 (most negative) to 1."""
+    return _vader().polarity_scores(text)["compound"]
+
+
+def run_sentiment(operator: Operator, view: MessageView) -> list[Finding]:
+    window = int(operator.config.get("window", 3))
+    threshold = float(operator.config.get("threshold", -0.35))
+    current = compound(view.text)
+    if current >= 0:
+        return []
+    recent = [*view.previous_customer_texts[-(window - 1) :], view.text] if window > 1 else [view.text]
+    mean = sum(compound(t) for t in recent) / len(recent)
+    if mean > threshold:
+        return []
+    return [Finding(operator, operator.label, round(-mean, 3), (), "", {"turns": len(recent)})]
+
+
+# --- semantic ------------------------------------------------------------------------------------
+
+
+def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
+    from . import semantic
+
+    config = operator.config
+    if len(view.text.split()) < int(config.get("min_words", 1)):
+        return []
+    threshold = float(config.get("threshold", 0.7))
+    if config.get("mode") == "repeat":
+        window = int(config.get("window", 6))
+        earlier = [
+            t
+            for t in view.previous_customer_texts[-window:]
+            if len(t.split()) >= int(config.get("min_words", 1))
+        ]
+        score = semantic.max_similarity(view.text, earlier)
+        if score < threshold:
+            return []
+        return [Finding(operator, operator.label, round(score, 3), (), view.text[:200])]
+    positive = semantic.max_similarity(view.text, list(config.get("examples", [])))
+    negative = semantic.max_similarity(view.text, list(config.get("negative_examples", [])))
+    if positive < threshold or negative >= positive:
+        return []
+    return [Finding(operator, operator.label, round(positive, 3), (), view.text[:200])]
+
+
+# --- generative ----------------------------------------------------------------------------------
+
+
+def run_coroutine(coroutine) -> Any:
+    """Run `coroutine` to completion from sync code, in a fresh thread when this one has a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def has_llm(provider: Any) -> bool:
+    return provider is not None and getattr(provider, "kind", "offline") != "offline"
+
+
+def run_generative(operator: Operator, view: MessageView) -> list[Finding]:
+    if not has_llm(view.provider):
+        return []  # no LLM configured for this use case: nothing to ask
+    from conversations.llm import LLMError, provider_for
+    from conversations.llm.base import complete
+
+    labels = list(operator.config.get("labels", []))
+    prompt = operator.config.get(
+        "prompt",
+        'Classify the customer\'s message. Answer only JSON: {"label": one of LABELS, "score": 0-1}.',
+    ).replace("LABELS", json.dumps(labels + ["none"]))
+    messages = [
+        {"role": "system", "content": prompt},
+        {"role": "user", "content": view.text},
+    ]
+    timeout = float(operator.config.get("timeout_seconds", 5))
+    try:
+        llm = provider_for(view.provider)
+        completion = run_coroutine(asyncio.wait_for(complete(llm, messages), timeout))
+        answer = json.loads(re.search(r"\{.*\}", completion.text, re.S).group(0))
+    except (LLMError, TimeoutError, AttributeError, ValueError) as exc:
+        logger.warning("generative operator %s skipped: %s", operator.slug, type(exc).__name__)
+        return []
+    label = str(answer.get("label", "none"))
+    if label == "none" or (labels and label not in labels):
+        return []
+    try:
+        score = float(answer.get("score", 1.0))
+    except (TypeError, ValueError):
+        score = 1.0
+    if score < float(operator.config.get("threshold", 0.5)):
+        return []
+    return [Finding(operator, label, round(score, 3), (), view.text[:200])]
+
+
+# --- policy (the AI's own messages) ---------------------------------------------------------------
+
+_CLAIM = re.compile(
+    r"\b(?:I|we)(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?"
+    r"(cancell?ed|refunded|processed|updated|changed|returned|exchanged|issued|submitted|placed|credited)\b",
+    re.I,
+)
+
+
+def logged_actions(conversation_id: uuid.UUID | None) -> list[Any]:
+    """The conversation's audit-logged actions, from the actions layer when it is installed, else []."""
+    if conversation_id is None:
+        return []
+    from conversations import selectors as conversation_selectors
+
+    actions_taken: Callable | None = getattr(conversation_selectors, "actions_taken", None)
+    if actions_taken is not None:
+        return list(actions_taken(conversation_id))
+    try:
+        model = apps.get_model("conversations", "ActionInvocation")
+    except LookupError:
+        return []
+    return list(model.objects.filter(conversation_id=conversation_id))
+
+
+_FAILED = {"failed", "error", "failure", "rejected"}
+_SUCCEEDED = {"succeeded", "success", "ok", "done", "completed"}
+
+
+def _field(action: Any, name: str) -> Any:
+    return action.get(name) if isinstance(action, dict) else getattr(action, name, None)
+
+
+def action_failed(action: Any) -> bool:
+    """The action ran and failed (an error, or the backend rejected it); refusals and declines are not failures."""
+    return _field(action, "ok") is False or str(_field(action, "status") or "").lower() in _FAILED
+
+
+def action_succeeded(action: Any) -> bool:
+    """The action ran and did what it says."""
+    ok = _field(action, "ok")
+    if ok is not None:
+        return bool(ok)
+    return str(_field(action, "status") or "").lower() in _SUCCEEDED
+
+
+def action_record(action: Any) -> dict:
+    """An audit-log entry as the packet shows it (a dict from the actions layer passes through)."""
+    if isinstance(action, dict):
+        return action
+    return {
+        "name": _field(action, "action_name") or _field(action, "name") or str(action),
+        "status": _field(action, "status"),
+        "summary": _field(action, "summary") or "",
+        "error": _field(action, "error") or "",
+        "at": _field(action, "created_at"),
+    }
+
+
+# What an action's name contains when it does what the AI claims ("cancelled" ↔ cancel_pending_order).
+_CLAIM_STEMS = {
+    "cancelled": ("cancel",),
+    "canceled": ("cancel",),
+    "refunded": ("refund", "return", "cancel"),
+    "returned": ("return",),
+    "exchanged": ("exchange",),
+    "updated": ("update", "modify", "change"),
+    "changed": ("update", "modify", "change"),
+    "credited": ("refund", "credit", "gift"),
+}
+
+
+def _action_name(action: Any) -> str:
+    return str(_field(action, "action_name") or _field(action, "name") or "").lower()
+
+
+def claim_is_logged(verb: str, actions: list[Any]) -> bool:
+    """True when a succeeded action backs the claimed verb (any success, when names are unknown)."""
+    succeeded = [a for a in actions if action_succeeded(a)]
+    stems = _CLAIM_STEMS.get(verb.lower())
+    if not stems:
+        return bool(succeeded)
+    return any(not _action_name(a) or any(s in _action_name(a) for s in stems) for a in succeeded)
+
+
+def run_policy(operator: Operator, view: MessageView) -> list[Finding]:
+    config = operator.config
+    check = config.get("check")
+    if check == "claimed_action":
+        actions = None
+        for claim in _CLAIM.finditer(view.text):
+            if actions is None:
+                actions = logged_actions(view.conversation_id)
+            if not claim_is_logged(claim.group(1), actions):
+                return [Finding(operator, operator.label, 1.0, (claim.span(),), claim.group(0))]
+        return []
+    if check == "disclosure":
+        if config.get("scope", "first_ai_message") == "first_ai_message" and view.ai_messages_before:
+            return []
+        if re.search(config.get("required", r"\b(AI|automated|assistant|virtual)\b"), view.text, re.I):
+            return []
+        return [Finding(operator, operator.label, 1.0, (), "required disclosure missing")]
+    # "promise" and any other pattern-shaped policy: the AI said something policy forbids.
+    return run_pattern(operator, view)
+
+
+RUNNERS: dict[str, Callable[[Operator, MessageView], list[Finding]]] = {
+    Operator.Kind.PATTERN: run_pattern,
+    Operator.Kind.SENTIMENT: run_sentiment,
+    Operator.Kind.SEMANTIC: run_semantic,
+    Operator.Kind.GENERATIVE: run_generative,
+    Operator.Kind.POLICY: run_policy,
+}
+
+
+def run_operator(operator: Operator, view: MessageView) -> list[Finding]:
+    """Findings of one operator; a broken operator is logged and skipped, never blocking the message."""
+    try:
+        return RUNNERS[operator.kind](operator, view)
+    except Exception:
+        logger.exception("operator %s failed", operator.slug)
+        return []
