@@ -53,15 +53,33 @@ class ConversationAdmin(admin.ModelAdmin):
         "use_case",
         "status",
         "handler",
+        "assigned_handler",
         "outcome",
         "created_at",
         "last_message_at",
     )
-    list_filter = ("channel", "status", "handler", "outcome", "use_case", "escalation_reason")
+    list_filter = (
+        "channel",
+        "status",
+        "handler",
+        "assigned_handler",
+        "shadow",
+        "outcome",
+        "use_case",
+        "escalation_reason",
+    )
     search_fields = ("id", "customer__display_name", "customer__identities__address", "external_id")
     date_hierarchy = "created_at"
     raw_id_fields = ("customer",)
-    readonly_fields = ("created_at", "updated_at", "last_message_at", "closed_at")
+    readonly_fields = (
+        "created_at",
+        "updated_at",
+        "last_message_at",
+        "closed_at",
+        "assigned_handler",
+        "handler_reason",
+        "shadow",
+    )
     inlines = [MessageInline]
 
 
@@ -88,8 +106,17 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(UseCase)
 class UseCaseAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "llm_provider", "is_default", "enabled", "updated_at")
-    list_filter = ("enabled", "is_default", "llm_provider")
+    list_display = (
+        "name",
+        "slug",
+        "mode",
+        "live_percentages",
+        "llm_provider",
+        "is_default",
+        "enabled",
+        "updated_at",
+    )
+    list_filter = ("enabled", "mode", "is_default", "llm_provider")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
 

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -70,7 +71,30 @@ class LLMProvider(TimeStamped):
         return f"{self.name} ({self.kind}{': ' + self.model if self.model else ''})"
 
 
+ROLLOUT_CHANNELS = ("webchat", "sms", "voice")
+
+
+def validate_live_percentages(value: object) -> None:
+    """A JSON object mapping rollout channels to whole percentages 0..100."""
+    if not isinstance(value, dict):
+        raise ValidationError('enter an object such as {"webchat": 30, "sms": 100, "voice": 0}')
+    for channel, share in value.items():
+        if channel not in ROLLOUT_CHANNELS:
+            raise ValidationError(f"unknown channel {channel!r}; use {', '.join(ROLLOUT_CHANNELS)}")
+        if isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100:
+            raise ValidationError(f"{channel}: the share must be a whole number from 0 to 100")
+
+
+def default_live_percentages() -> dict[str, int]:
+    return {"webchat": 100, "sms": 100, "voice": 100}
+
+
 class UseCase(TimeStamped):
+    class Mode(models.TextChoices):
+        OFF = "off", "Off: humans handle every conversation"
+        SHADOW = "shadow", "Shadow: humans handle it, the AI drafts for them"
+        LIVE = "live", "Live: the AI handles its traffic slice"
+
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, help_text="What customers come for; used to route them.")
@@ -80,6 +104,13 @@ class UseCase(TimeStamped):
     llm_provider = models.ForeignKey(LLMProvider, null=True, blank=True, on_delete=models.SET_NULL)
     is_default = models.BooleanField(default=False, help_text="Used when a conversation names no use case.")
     enabled = models.BooleanField(default=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.LIVE)
+    live_percentages = models.JSONField(
+        default=default_live_percentages,
+        validators=[validate_live_percentages],
+        help_text="In live mode, the share (0-100) of each channel's customers the AI handles, e.g. "
+        '{"webchat": 30, "sms": 100, "voice": 0}. A channel left out gets 100.',
+    )
 
     class Meta:
         ordering = ["name"]
@@ -120,6 +151,10 @@ class Conversation(TimeStamped):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.AI)
     handler_reason = models.CharField(max_length=200, blank=True, help_text="Why this handler was chosen.")
+    # The rollout's choice when the conversation opened; `handler` changes on a handoff, this never does,
+    # so AI and human resolution are compared on the arms customers were assigned to.
+    assigned_handler = models.CharField(max_length=8, choices=Handler.choices, default=Handler.AI)
+    shadow = models.BooleanField(default=False, help_text="Shadow mode: the AI drafts, a person replies.")
     escalation_reason = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     # The transport's id for this conversation: a Twilio CallSid, an SMS thread, ...
@@ -132,6 +167,8 @@ class Conversation(TimeStamped):
         indexes = [
             models.Index(fields=["customer", "channel", "status"], name="conv_customer_channel_status"),
             models.Index(fields=["status", "handler"], name="conv_status_handler"),
+            models.Index(fields=["use_case", "created_at"], name="conv_usecase_created"),
+            models.Index(fields=["status", "last_message_at"], name="conv_status_last_message"),
         ]
 
     def __str__(self) -> str:

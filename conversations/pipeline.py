@@ -37,6 +37,9 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
     ai_should_reply = received.ai_should_reply
     conversation = received.conversation
     if received.created:
+        # The rollout first: a conversation given to people is queued as such (reason `rollout`)
+        # before any operator's escalation, so it is not counted as an escalation.
+        _follow_rollout(conversation, received.message)
         try:
             observed = handoff_services.observe_customer_message(
                 message=received.message, conversation=conversation, screened=screened
@@ -48,8 +51,8 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
             if observed.handed_off:
                 ai_should_reply = False
                 conversation.refresh_from_db()
-    if received.created and conversation.status == Conversation.Status.WITH_AGENT:
-        _enqueue_copilot_draft(received.message.id)
+    if received.created and (conversation.shadow or conversation.status == Conversation.Status.WITH_AGENT):
+        _enqueue_ai_draft(conversation, received.message)
     return Accepted(
         message=received.message,
         conversation=conversation,
@@ -58,7 +61,21 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
     )
 
 
-def _enqueue_copilot_draft(message_id) -> None:
-    from handoff.tasks import draft_copilot_reply
+def _follow_rollout(conversation: Conversation, message: Message) -> None:
+    """A conversation the rollout gave to a person joins the queue; in shadow mode the AI also drafts."""
+    if conversation.assigned_handler != Conversation.Handler.HUMAN:
+        return
+    if conversation.status == Conversation.Status.OPEN and conversation.handler == Conversation.Handler.HUMAN:
+        handoff_services.start_handoff(
+            conversation_id=conversation.id, reason="rollout", detail=conversation.handler_reason
+        )
+        conversation.refresh_from_db(fields=["status", "handler"])
 
-    transaction.on_commit(lambda: draft_copilot_reply.delay(str(message_id)))
+
+def _enqueue_ai_draft(conversation: Conversation, message: Message) -> None:
+    """The AI drafts a reply for the agent (copilot) or for the record (shadow mode); it never sends it."""
+    from handoff.tasks import draft_ai_reply
+
+    conversation_id, message_id = str(conversation.id), str(message.id)
+    # After commit, so the task (maybe in another process) sees the stored message.
+    transaction.on_commit(lambda: draft_ai_reply.delay(conversation_id, message_id))

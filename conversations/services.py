@@ -10,10 +10,11 @@ from django.utils import timezone
 from deskapp import event_types
 from deskapp.events import send_event_on_commit
 from deskapp.groups import conversation_group, conversation_staff_group, supervisors_group
+from insights import metrics
 
-from . import selectors
+from . import rollout, selectors
 from .identity import normalize_address
-from .models import Conversation, Customer, Identity, Message, UseCase
+from .models import ROLLOUT_CHANNELS, Conversation, Customer, Identity, Message, UseCase
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,44 @@ def resolve_customer(*, identities: list[tuple[str, str]], display_name: str = "
 
 
 def open_conversation(*, customer: Customer, channel: str, use_case: UseCase | None = None) -> Conversation:
-    """A new conversation for `customer` on `channel`, handled by the AI unless the use case says otherwise."""
+    """A new conversation for `customer` on `channel`; the use case's rollout decides who handles it.
+
+    A conversation assigned to a person joins the human queue with its first customer message
+    (`pipeline.accept_customer_message`), so agents never see empty conversations.
+    """
+    use_case = use_case or selectors.default_use_case()
+    assignment = _rollout_assignment(customer=customer, channel=channel, use_case=use_case)
     conversation = Conversation.objects.create(
         customer=customer,
         channel=channel,
-        use_case=use_case or selectors.default_use_case(),
-        handler=Conversation.Handler.AI,
-        handler_reason="default: AI handles every conversation",
+        use_case=use_case,
+        handler=assignment.handler,
+        assigned_handler=assignment.handler,
+        handler_reason=assignment.reason,
+        shadow=assignment.shadow,
+    )
+    logger.info(
+        "conversation %s opened on %s: handler %s (%s)",
+        conversation.id,
+        channel,
+        assignment.handler,
+        assignment.reason,
     )
     _publish_conversation_changed(conversation)
     return conversation
+
+
+def _rollout_assignment(*, customer: Customer, channel: str, use_case: UseCase | None) -> rollout.Assignment:
+    if use_case is None or channel not in ROLLOUT_CHANNELS:
+        return rollout.Assignment(rollout.AI, "default: no rollout applies")
+    # Read fresh on every conversation so a slice changed in admin applies at once, without a restart.
+    return rollout.assign_handler(
+        mode=use_case.mode,
+        live_percentages=use_case.live_percentages,
+        channel=channel,
+        use_case_slug=use_case.slug,
+        customer_key=str(customer.id),
+    )
 
 
 def start_chat_session(
@@ -155,7 +184,7 @@ def receive_message(inbound: Inbound) -> Received:
             existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
             return Received(message=existing, conversation=conversation, created=False)
         Conversation.objects.filter(id=conversation.id).update(last_message_at=now, updated_at=now)
-        _publish_message(message)
+        _publish_message(message, channel=conversation.channel)
     return Received(message=message, conversation=conversation, created=True)
 
 
@@ -192,11 +221,14 @@ def record_reply(
             interrupted=interrupted,
         )
         Conversation.objects.filter(id=conversation_id).update(last_message_at=now, updated_at=now)
-        _publish_message(message)
+        channel = Conversation.objects.filter(id=conversation_id).values_list("channel", flat=True).first()
+        _publish_message(message, channel=channel or "")
     return message
 
 
-def _publish_message(message: Message) -> None:
+def _publish_message(message: Message, *, channel: str) -> None:
+    role = message.role
+    transaction.on_commit(lambda: metrics.MESSAGES.labels(channel=channel, role=role).inc())
     payload = selectors.message_payload(message)
     send_event_on_commit(
         [
@@ -243,4 +275,24 @@ def set_conversation_state(
         fields.append("closed_at")
     conversation.save(update_fields=fields)
     _publish_conversation_changed(conversation)
+    return conversation
+
+
+def close_conversation(*, conversation: Conversation, outcome: str) -> Conversation:
+    """Close a conversation with `outcome` (Conversation.Outcome); its handle time ends now.
+
+    Idempotent: a conversation already closed keeps its first outcome and closing time.
+    """
+    if outcome not in Conversation.Outcome.values:
+        raise ValueError(f"unknown outcome {outcome!r}; use one of {', '.join(Conversation.Outcome.values)}")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(id=conversation.id)
+        if conversation.status == Conversation.Status.CLOSED and conversation.outcome:
+            return conversation
+        conversation.outcome = outcome
+        conversation.save(update_fields=["outcome", "updated_at"])
+        set_conversation_state(conversation=conversation, status=Conversation.Status.CLOSED)
+        labels = {"outcome": outcome, "handler": conversation.assigned_handler}
+        transaction.on_commit(lambda: metrics.CONVERSATIONS_CLOSED.labels(**labels).inc())
+    logger.info("conversation %s closed: %s", conversation.id, outcome)
     return conversation

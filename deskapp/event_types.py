@@ -11,4 +11,5 @@ CONVERSATION_CHANGED = "conversation.changed"
 SIGNAL_RAISED = "conversation.signal_raised"
 FLAG_RAISED = "conversation.flag_raised"
 PACKET_READY = "handoff.packet_ready"
-COPILOT_DRAFT = "handoff.copilot_draft"
+COPILOT_DRAFT = "conversation.copilot_draft"  # a draft was recorded or its status changed; staff only
+ALERT_CHANGED = "insights.alert_changed"  # an alert rule fired or cleared; supervisors only

@@ -43,6 +43,9 @@ USE_CASES = [
         "instructions": "Tell the verified customer the status, items and tracking of their order. "
         + STORE_POLICY,
         "resolution_definition": "The customer knows where their order is.",
+        # A narrow web chat slice to start with: the insights page compares it with the human half.
+        "mode": "live",
+        "live_percentages": {"webchat": 50, "sms": 100, "voice": 100},
     },
     {
         "slug": "cancel-order",
@@ -70,6 +73,8 @@ USE_CASES = [
             + STORE_POLICY
         ),
         "resolution_definition": "The exchange is requested.",
+        # Shadow mode: people handle exchanges while the AI's drafts are measured.
+        "mode": "shadow",
     },
     {
         "slug": "order-address",

@@ -97,6 +97,29 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 
+# Insights: periodic work. With a Celery worker, beat runs these; without Redis, `run` starts
+# an in-process scheduler thread (insights/scheduler.py) on the same intervals.
+BATON_IDLE_CLOSE_MINUTES = float(os.environ.get("BATON_IDLE_CLOSE_MINUTES", "30"))
+BATON_ALERT_INTERVAL_SECONDS = float(os.environ.get("BATON_ALERT_INTERVAL_SECONDS", "60"))
+BATON_IDLE_CHECK_SECONDS = float(os.environ.get("BATON_IDLE_CHECK_SECONDS", "300"))
+BATON_WAITING_CHECK_SECONDS = float(os.environ.get("BATON_WAITING_CHECK_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE = {
+    "handoff-check-waiting-conversations": {
+        "task": "handoff.check_waiting_conversations",
+        "schedule": BATON_WAITING_CHECK_SECONDS,
+    },
+    "insights-evaluate-alerts": {
+        "task": "insights.tasks.evaluate_alerts",
+        "schedule": BATON_ALERT_INTERVAL_SECONDS,
+    },
+    "insights-close-idle-conversations": {
+        "task": "insights.tasks.close_idle_conversations",
+        "schedule": BATON_IDLE_CHECK_SECONDS,
+    },
+}
+# When set, `/metrics` asks for `Authorization: Bearer <token>` (Prometheus `authorization` config).
+BATON_METRICS_TOKEN = os.environ.get("BATON_METRICS_TOKEN", "")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -140,8 +163,17 @@ BATON_EMBEDDINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "insights.logs.JsonFormatter"},
+    },
+    # BATON_LOG_FORMAT=json: one JSON object per line, with conversation ids (insights/logs.py).
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if os.environ.get("BATON_LOG_FORMAT") == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("BATON_LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},

@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import EscalationRule, Handoff, Operator, Queue, QueueMembership, RuleDecision, Signal
+from .models import (
+    CopilotDraft,
+    EscalationRule,
+    Handoff,
+    Operator,
+    Queue,
+    QueueMembership,
+    RuleDecision,
+    Signal,
+)
 
 
 class QueueMembershipInline(admin.TabularInline):
@@ -64,4 +73,12 @@ class HandoffAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "reason", "queue")
     raw_id_fields = ("conversation", "agent", "rule")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(CopilotDraft)
+class CopilotDraftAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "status", "agent", "created_at")
+    list_filter = ("status",)
+    raw_id_fields = ("conversation", "customer_message", "agent")
     readonly_fields = ("created_at", "updated_at")

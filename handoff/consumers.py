@@ -79,7 +79,7 @@ class StaffConsumer(AsyncJsonWebsocketConsumer):
     conversation_signal_raised = forward
     conversation_flag_raised = forward
     handoff_packet_ready = forward
-    handoff_copilot_draft = forward
+    conversation_copilot_draft = forward
     insights_alert_changed = forward
 
 

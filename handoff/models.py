@@ -219,6 +219,7 @@ class Handoff(TimeStamped):
         RULE = "rule", "Escalation rule"
         OUT_OF_POLICY = "out_of_policy", "Outside policy"
         SUPERVISOR = "supervisor", "Supervisor took over"
+        ROLLOUT = "rollout", "Rollout: humans handle this conversation"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoffs")
     reason = models.CharField(max_length=32, choices=Reason.choices)
@@ -254,8 +255,8 @@ class Handoff(TimeStamped):
         return f"handoff {self.pk} ({self.reason}, {self.status})"
 
 
-class CopilotDraft(models.Model):
-    """The AI's suggested reply to a customer message, for the agent (or, in shadow mode, for the record)."""
+class CopilotDraft(TimeStamped):
+    """What the AI would answer to one customer message, offered to the agent (and, in shadow mode, measured)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -264,22 +265,21 @@ class CopilotDraft(models.Model):
         IGNORED = "ignored", "Ignored"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="copilot_drafts")
-    customer_message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="copilot_drafts"
-    )
-    text = models.TextField(blank=True)
+    customer_message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="copilot_drafts")
+    text = models.TextField()
+    # Tools the AI would call: shown to the agent as suggestions, never run from a draft.
     suggested_actions = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     sent_text = models.TextField(blank=True)
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["customer_message"], name="copilot_one_draft_per_message")
+            # One draft per customer message: a retried task must not draft twice.
+            models.UniqueConstraint(fields=["customer_message"], name="copilotdraft_one_per_message")
         ]
+        indexes = [models.Index(fields=["conversation", "status"], name="copilotdraft_conv_status")]
 
     def __str__(self) -> str:
-        return f"draft for {self.customer_message_id} ({self.status})"
+        return f"draft {self.pk} ({self.status})"

@@ -621,6 +621,11 @@ def accept_handoff(*, handoff_id: int, agent: AbstractUser) -> Handoff:
         if not won:
             raise HandoffError("another agent already accepted this handoff")
         handoff.refresh_from_db()
+        queue_name, waited = (
+            handoff.queue.name if handoff.queue else "",
+            (now - handoff.created_at).total_seconds(),
+        )
+        transaction.on_commit(lambda: metrics.observe_queue_wait(queue=queue_name, seconds=waited))
         conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
         conversation_services.set_conversation_state(
             conversation=conversation,
@@ -685,11 +690,9 @@ def resolve_handoff(*, handoff_id: int, agent: AbstractUser, outcome: str, dispo
         raise ValueError(f"outcome must be one of {', '.join(Conversation.Outcome.values)}")
     with transaction.atomic():
         handoff = _close_for(handoff_id=handoff_id, agent=agent, verb="resolve", disposition=disposition)
-        conversation = Conversation.objects.select_for_update().get(id=handoff.conversation_id)
-        conversation.outcome = outcome
-        conversation.save(update_fields=["outcome", "updated_at"])
-        conversation_services.set_conversation_state(
-            conversation=conversation, status=Conversation.Status.CLOSED
+        # The one way a conversation closes: outcome, handle time and the closed-conversations metric.
+        conversation = conversation_services.close_conversation(
+            conversation=Conversation.objects.get(id=handoff.conversation_id), outcome=outcome
         )
         send_event_on_commit(
             [supervisors_group(), conversation_staff_group(conversation.id)],
@@ -821,100 +824,21 @@ def take_over(*, conversation_id: uuid.UUID, supervisor) -> Handoff:
     return handoff
 
 
-def _draft_payload(draft) -> dict[str, Any]:
-    return {
-        "draft_id": draft.pk,
-        "conversation_id": str(draft.conversation_id),
-        "customer_message_id": str(draft.customer_message_id) if draft.customer_message_id else None,
-        "text": draft.text,
-        "suggested_actions": draft.suggested_actions,
-        "status": draft.status,
-    }
-
-
-def draft_copilot_reply(*, message_id: uuid.UUID):
-    """Ask the use case's AI for a reply to a customer message, for the agent to send, edit or ignore.
-
-    Never sends anything to the customer; tool calls become suggested actions, not executed ones.
-    Idempotent per customer message.
-    """
-    from conversations import runtime
-    from conversations import selectors as conversation_selectors
-    from conversations.llm import LLMError, provider_for
-    from conversations.llm.base import complete
-
-    from .models import CopilotDraft
-
-    existing = CopilotDraft.objects.filter(customer_message_id=message_id).first()
-    if existing:
-        return existing
-    message = Message.objects.select_related("conversation").get(id=message_id)
-    context = conversation_selectors.turn_context(message.conversation_id)
-    try:
-        llm = provider_for(context.provider)
-        result = ops.run_coroutine(complete(llm, runtime.build_prompt(context), runtime.tools_for(context)))
-        text = result.text.strip()
-        suggested = [
-            {"name": c.name, "arguments": c.arguments}
-            for c in result.tool_calls
-            if c.name != "transfer_to_human"
-        ]
-    except LLMError as exc:
-        logger.warning("copilot draft failed for message %s: %s", message_id, exc)
-        text, suggested = "", [{"name": "error", "arguments": {"detail": "the AI could not draft a reply"}}]
-    try:
-        with transaction.atomic():
-            draft = CopilotDraft.objects.create(
-                conversation_id=message.conversation_id,
-                customer_message=message,
-                text=text,
-                suggested_actions=suggested,
-            )
-    except IntegrityError:
-        return CopilotDraft.objects.get(customer_message_id=message_id)
-    with transaction.atomic():
-        send_event_on_commit(
-            [conversation_staff_group(message.conversation_id)],
-            event_types.COPILOT_DRAFT,
-            _draft_payload(draft),
-        )
-    return draft
-
-
 def send_agent_reply(*, handoff_id: int, agent, text: str, draft_id: int | None = None) -> Message:
-    """The agent's reply to the customer; when it came from a copilot draft, record sent as is or edited."""
+    """The agent's reply to the customer; when it came from an AI draft, record sent as is or edited."""
+    from . import copilot
     from .models import CopilotDraft
 
     with transaction.atomic():
         message = record_agent_reply(handoff_id=handoff_id, agent=agent, text=text)
-        if draft_id:
-            draft = (
-                CopilotDraft.objects.select_for_update()
-                .filter(pk=draft_id, conversation_id=message.conversation_id)
-                .first()
-            )
-            if draft and draft.status == CopilotDraft.Status.PENDING:
-                draft.status = (
-                    CopilotDraft.Status.SENT_AS_IS
-                    if draft.text.strip() == message.text
-                    else CopilotDraft.Status.EDITED
-                )
-                draft.sent_text = message.text
-                draft.agent = agent
-                draft.decided_at = timezone.now()
-                draft.save(update_fields=["status", "sent_text", "agent", "decided_at"])
+        if (
+            draft_id
+            and CopilotDraft.objects.filter(
+                pk=draft_id, conversation_id=message.conversation_id, status=CopilotDraft.Status.PENDING
+            ).exists()
+        ):
+            copilot.record_draft_use(draft_id=draft_id, agent=agent, sent_text=message.text)
     return message
-
-
-def ignore_draft(*, draft_id: int, agent):
-    """The agent dismissed a copilot draft."""
-    from .models import CopilotDraft
-
-    updated = CopilotDraft.objects.filter(pk=draft_id, status=CopilotDraft.Status.PENDING).update(
-        status=CopilotDraft.Status.IGNORED, agent=agent, decided_at=timezone.now()
-    )
-    if not updated:
-        raise HandoffError("that draft was already used or dismissed")
 
 
 def add_agent_note(*, conversation_id: uuid.UUID, agent, text: str):

@@ -17,7 +17,9 @@ def check_waiting_conversations() -> int:
     return len(services.check_waiting_conversations())
 
 
-@shared_task(name="handoff.draft_copilot_reply", acks_late=True)
-def draft_copilot_reply(message_id: str) -> None:
-    """Draft the AI's suggested reply to a customer message in a conversation held by an agent."""
-    services.draft_copilot_reply(message_id=message_id)
+@shared_task(name="handoff.draft_ai_reply", acks_late=True)
+def draft_ai_reply(conversation_id: str, customer_message_id: str) -> None:
+    """Record what the AI would answer (copilot for an agent, or shadow mode); nothing is sent."""
+    from .copilot import record_ai_draft
+
+    record_ai_draft(conversation_id=conversation_id, customer_message_id=customer_message_id)

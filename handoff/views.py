@@ -9,13 +9,13 @@ from functools import wraps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation
 from deskapp.permissions import is_agent, is_supervisor
 
-from . import selectors, services
+from . import copilot, selectors, services
 from .models import CopilotDraft, Handoff
 
 OUTCOME_CHOICES = [
@@ -126,10 +126,12 @@ def reply(request: HttpRequest, handoff_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def ignore_draft(request: HttpRequest, draft_id: int) -> HttpResponse:
+    draft = get_object_or_404(CopilotDraft, pk=draft_id)
     try:
-        services.ignore_draft(draft_id=draft_id, agent=request.user)
-    except services.HandoffError as exc:
-        return _problem(request, str(exc))
+        selectors.conversation_for_agent(request.user, draft.conversation_id)
+    except PermissionError:
+        return _problem(request, "That conversation isn't in your queues.", 403)
+    copilot.ignore_draft(draft_id=draft_id, agent=request.user)
     return HttpResponse(status=204)
 
 

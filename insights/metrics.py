@@ -1,6 +1,15 @@
-"""Prometheus metrics: failures must be loud. Exposed at `/metrics`."""
+"""Prometheus metrics: failures must be loud. Exposed at `/metrics`.
 
-from prometheus_client import Counter, Gauge, Histogram
+Counters live in each process; what the database already knows (the human queue right now)
+is read at scrape time by `DatabaseCollector`, so several processes never disagree about it.
+"""
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
 
 MESSAGES = Counter("baton_messages_total", "Messages stored", ["channel", "role"])
 TURNS = Counter("baton_ai_turns_total", "AI turns run", ["outcome"])
@@ -18,3 +27,54 @@ HANDOFF_PACKET_SECONDS = Histogram(
     "Time from a handoff's trigger to its packet being stored and published",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2),
 )
+ACTION_FAILURES = Counter("baton_action_failures_total", "Actions that failed (error or timeout)", ["action"])
+QUEUE_WAIT = Histogram(
+    "baton_queue_wait_seconds",
+    "Time a handoff waited in the human queue before an agent accepted it",
+    ["queue"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+CONVERSATIONS_CLOSED = Counter(
+    "baton_conversations_closed_total",
+    "Conversations closed, by outcome and assigned handler",
+    ["outcome", "handler"],
+)
+SHADOW_DRAFTS = Counter("baton_shadow_drafts_total", "AI drafts recorded in shadow mode", ["outcome"])
+ALERTS_FIRING = Gauge("baton_alerts_firing", "Alert rules currently firing (as of the last evaluation)")
+
+
+def observe_queue_wait(*, queue: str, seconds: float) -> None:
+    """Record how long a handoff waited before an agent accepted it (call from `accept_handoff`)."""
+    QUEUE_WAIT.labels(queue=queue or "default").observe(max(seconds, 0.0))
+
+
+class DatabaseCollector:
+    """Gauges read from the database at scrape time: the human queue as it is now."""
+
+    def collect(self):
+        waiting = GaugeMetricFamily(
+            "baton_queue_waiting", "Handoffs waiting for an agent now", labels=["reason"]
+        )
+        oldest = GaugeMetricFamily(
+            "baton_queue_oldest_wait_seconds", "Longest current wait in the human queue"
+        )
+        try:
+            from django.db.models import Count, Min
+            from django.utils import timezone
+
+            from handoff.models import Handoff
+
+            queued = Handoff.objects.filter(status=Handoff.Status.QUEUED)
+            for row in queued.values("reason").annotate(n=Count("id")).order_by("reason"):
+                waiting.add_metric([row["reason"]], row["n"])
+            first = queued.aggregate(first=Min("created_at"))["first"]
+            oldest.add_metric([], (timezone.now() - first).total_seconds() if first else 0.0)
+        except Exception:  # a scrape must answer even when the database does not
+            logger.exception("metrics: could not read the queue from the database")
+            return
+        yield waiting
+        yield oldest
+
+
+DATABASE_REGISTRY = CollectorRegistry(auto_describe=False)
+DATABASE_REGISTRY.register(DatabaseCollector())

@@ -15,5 +15,5 @@
       return;
     }
     if (e.event !== "conversation.token") refresh();
-  });
+  }, refresh);  // on (re)connect too: events may have been missed meanwhile
 })();

@@ -33,12 +33,17 @@
     if (e.event === "conversation.handoff_changed" || e.event === "conversation.changed") refreshInbox();
     if (e.event === "conversation.message_created" && mine) Baton.appendMessage(document.getElementById("transcript"), e);
     if (e.event === "conversation.token" && conv) Baton.appendToken(document.getElementById("transcript"), e);
-    if (e.event === "handoff.copilot_draft") showDraft(e);
+    if (e.event === "conversation.copilot_draft" && e.status === "pending") showDraft(e);
     if (e.event === "handoff.packet_ready" && mine && e.packet && e.packet.summary && e.packet.summary.text) {
       const summary = conv.querySelector('[data-testid="summary"]');
       if (summary) summary.textContent = e.packet.summary.text;
     }
-  }, () => { const conv = current(); if (conv) socket.send({ type: "watch", conversation_id: conv.dataset.conversation }); });
+  }, () => {
+    // (Re)connected: events may have been missed meanwhile, so resync the inbox and the watch.
+    refreshInbox();
+    const conv = current();
+    if (conv) socket.send({ type: "watch", conversation_id: conv.dataset.conversation });
+  });
 
   // Whenever a conversation opens in the workspace, watch its live transcript.
   document.addEventListener("htmx:afterSwap", (e) => {

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from deskapp.asgi import application
-from handoff import services
+from handoff import copilot
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import CopilotDraft, Handoff
 from tests.builders import connect_chat, receive_until, start_chat
@@ -148,7 +148,7 @@ class TestDeskActions:
             message = Message.objects.create(
                 conversation_id=conversation_id, role="customer", text=question, created_at=timezone.now()
             )
-            services.draft_copilot_reply(message_id=message.id)
+            copilot.record_ai_draft(conversation_id=conversation_id, customer_message_id=message.id)
         sent_as_is, edited, ignored = CopilotDraft.objects.order_by("created_at")
         assert "free" in sent_as_is.text.lower()
         client.post(

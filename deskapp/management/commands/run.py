@@ -18,6 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-seed", action="store_true", help="skip the demo seed")
+        parser.add_argument(
+            "--simulate",
+            type=int,
+            default=int(os.environ.get("BATON_SIMULATE_CONVERSATIONS", "200")),
+            help="on a database with no conversations, first drive this many synthetic ones (0: never)",
+        )
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -38,11 +44,17 @@ class Command(BaseCommand):
                     "worker",
                     "--loglevel=WARNING",
                     "--concurrency=2",
+                    # Embedded beat: the periodic insights tasks (alerts, idle conversations).
+                    "--beat",
+                    f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
                 ],
                 env=os.environ.copy(),
             )
-            self.stdout.write("celery worker started (REDIS_URL is set)")
+            self.stdout.write("celery worker and beat started (REDIS_URL is set)")
         else:
+            from insights.scheduler import start_periodic_thread
+
+            start_periodic_thread()
             self.stdout.write(
                 "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
             )
@@ -50,6 +62,9 @@ class Command(BaseCommand):
         from handoff.semantic import warm_up
 
         threading.Thread(target=warm_up, name="warm-up-embeddings", daemon=True).start()
+        if not options["no_seed"]:
+            # After the worker starts, so shadow drafts queued by the simulation are written.
+            self.offer_traffic(options["simulate"])
         self.print_welcome(time.monotonic() - started)
         try:
             from daphne.cli import CommandLineInterface
@@ -61,6 +76,23 @@ class Command(BaseCommand):
             if worker:
                 worker.terminate()
                 worker.wait(timeout=10)
+
+    def offer_traffic(self, count: int) -> None:
+        """A fresh install gets synthetic traffic so /insights/ shows real numbers at once."""
+        from conversations.models import Conversation
+
+        if Conversation.objects.exists():
+            self.stdout.write(
+                "insights: to add synthetic traffic, run: python manage.py simulate_traffic --conversations 200"
+            )
+            return
+        if count <= 0:
+            self.stdout.write(
+                "insights: empty; run `python manage.py simulate_traffic --conversations 200` for demo numbers"
+            )
+            return
+        self.stdout.write(f"fresh database: simulating {count} conversations for the insights page")
+        call_command("simulate_traffic", conversations=count)
 
     def print_welcome(self, seconds: float) -> None:
         base = f"http://{settings.BATON_HOST}:{settings.BATON_PORT}"
@@ -77,6 +109,7 @@ class Command(BaseCommand):
             f"  customer chat   {base}/chat/",
             f"  agent desk      {base}/desk/        login: agent / {shown}",
             f"  supervisor      {base}/supervisor/  login: supervisor / {shown}",
+            f"  insights        {base}/insights/    login: supervisor / {shown}",
             f"  admin           {base}/admin/       login: admin / {shown}",
             f"  health          {base}/healthz",
             "Press Ctrl+C to stop.",
