@@ -118,6 +118,23 @@ DEMOSTORE_BASE_URL = os.environ.get(
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# The number replies are sent from when the customer's own message does not say (desk-initiated SMS).
+TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
+# Voice (ConversationRelay). A use case's greeting, when set, replaces the welcome greeting.
+BATON_VOICE = {
+    "welcome_greeting": os.environ.get(
+        "BATON_VOICE_GREETING", "Hello! You're speaking with the store's AI assistant. How can I help?"
+    ),
+    "language": os.environ.get("BATON_VOICE_LANGUAGE", "en-US"),
+    "tts_provider": os.environ.get("BATON_VOICE_TTS_PROVIDER", "ElevenLabs"),
+    "voice": os.environ.get("BATON_VOICE_VOICE", ""),
+    "transcription_provider": os.environ.get("BATON_VOICE_TRANSCRIPTION_PROVIDER", "Deepgram"),
+    "interruptible": os.environ.get("BATON_VOICE_INTERRUPTIBLE", "any"),
+    # Where a handed-off call goes: `enqueue:<queue name>`, `dial:<E.164 number>` or `client:<identity>`.
+    "handoff_target": os.environ.get("BATON_VOICE_HANDOFF_TARGET", "enqueue:baton-agents"),
+    # Keypad digits become a customer message on `#` or after this many seconds without a key.
+    "dtmf_timeout_seconds": float(os.environ.get("BATON_VOICE_DTMF_TIMEOUT", "3")),
+}
 
 # Embeddings: the local MiniLM model, or an OpenAI-compatible /embeddings endpoint.
 BATON_EMBEDDINGS = {
