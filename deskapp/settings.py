@@ -65,7 +65,14 @@ TEMPLATES = [
 
 # Database: DATABASE_URL, else the embedded PostgreSQL + pgvector kept under .baton/pgdata.
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url(BATON_DIR / "pgdata")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections: opening one costs 5-10 ms, which a voice turn cannot afford on every query.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=int(os.environ.get("BATON_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Real-time and background work: Redis when REDIS_URL is set, else in-process.

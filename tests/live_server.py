@@ -33,7 +33,7 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def running_daphne(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -43,7 +43,9 @@ def running_daphne(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "deskapp.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        + (["-v", "0"] if quiet else [])  # no access log (benchmarks)
+        + ["deskapp.asgi:application"],
         cwd=ROOT,
         env=env,
     )
