@@ -12,7 +12,6 @@ import openai
 
 from .base import Capabilities, LLMConfigurationError, LLMError, LLMEvent, TextDelta, ToolCall, Usage
 
-
 _HTTP_CLIENTS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
 )
