@@ -103,8 +103,17 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
 
     async def on_setup(self, content: dict) -> None:
         call_sid = str(content.get("callSid") or "")
-        if not call_sid or self.call is not None:
-            logger.warning("voice relay: setup without callSid or repeated; ignored")
+        if self.call is not None:
+            logger.warning("voice relay: repeated setup on call %s ignored", self._call_sid())
+            return
+        parameters = content.get("customParameters")
+        token = parameters.get("call_token") if isinstance(parameters, dict) else None
+        try:
+            if not call_sid or voice.call_sid_from_token(str(token or "")) != call_sid:
+                raise voice.BadCallToken("the call token names another call")
+        except voice.BadCallToken:
+            logger.warning("voice relay: setup for call %r without its call token; closing", call_sid)
+            await self.close(code=4403)
             return
         self.call = await database_sync_to_async(voice.open_call)(
             call_sid=call_sid, from_number=str(content.get("from") or "")

@@ -15,7 +15,7 @@ HANDOFF_PATH = "/twilio/voice/handoff"
 DEFAULT_HANDOFF_TARGET = "enqueue:baton-agents"
 
 
-def connect_to_relay(*, greeting: str) -> str:
+def connect_to_relay(*, greeting: str, call_token: str) -> str:
     """Connect the call to Baton's ConversationRelay socket; when the session ends Twilio posts to the handoff URL."""
     voice = settings.BATON_VOICE
     response = VoiceResponse()
@@ -32,7 +32,8 @@ def connect_to_relay(*, greeting: str) -> str:
     }
     if voice["voice"]:
         options["voice"] = voice["voice"]
-    connect.conversation_relay(**{k: v for k, v in options.items() if v})
+    relay = connect.conversation_relay(**{k: v for k, v in options.items() if v})
+    relay.parameter(name="call_token", value=call_token)
     response.append(connect)
     return str(response)
 

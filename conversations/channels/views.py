@@ -37,7 +37,12 @@ def voice_incoming(request: HttpRequest) -> HttpResponse:
         return fields
     call = voice.open_call(call_sid=fields["CallSid"], from_number=request.POST.get("From", ""))
     use_case = call.conversation.use_case
-    return _twiml(twiml.connect_to_relay(greeting=use_case.greeting if use_case else ""))
+    return _twiml(
+        twiml.connect_to_relay(
+            greeting=use_case.greeting if use_case else "",
+            call_token=voice.issue_call_token(call_sid=fields["CallSid"]),
+        )
+    )
 
 
 @csrf_exempt

@@ -3,7 +3,9 @@
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from django.core import signing
 from django.db import connection, transaction
 
 from deskapp import event_types
@@ -14,9 +16,35 @@ from .. import selectors, services
 from ..identity import InvalidAddress, normalize_phone
 from ..models import Conversation, Identity, Message
 
+if TYPE_CHECKING:
+    from handoff.models import Handoff
+
 logger = logging.getLogger(__name__)
 
 NOTHING_HEARD = "…"
+_CALL_TOKEN_SALT = "baton.voice.call"
+CALL_TOKEN_MAX_AGE_SECONDS = 4 * 3600
+
+
+class BadCallToken(Exception):
+    pass
+
+
+def issue_call_token(*, call_sid: str) -> str:
+    """A signed token naming the call Baton answered; the TwiML hands it to the relay as a custom parameter.
+
+    The handshake signature covers only the fixed wss URL, so it alone would let a replayed
+    handshake speak for any call; the token ties a relay session to one call Baton itself answered.
+    """
+    return signing.dumps({"c": call_sid}, salt=_CALL_TOKEN_SALT)
+
+
+def call_sid_from_token(token: str) -> str:
+    """The CallSid a valid, unexpired call token names; BadCallToken otherwise."""
+    try:
+        return str(signing.loads(token, salt=_CALL_TOKEN_SALT, max_age=CALL_TOKEN_MAX_AGE_SECONDS)["c"])
+    except (signing.BadSignature, KeyError, TypeError) as exc:
+        raise BadCallToken("invalid or expired call token") from exc
 
 
 @dataclass(frozen=True)
@@ -108,7 +136,7 @@ def end_call(*, conversation_id: uuid.UUID) -> None:
             services.set_conversation_state(conversation=conversation, status=Conversation.Status.CLOSED)
 
 
-def live_handoff(*, conversation_id: uuid.UUID):
+def live_handoff(*, conversation_id: uuid.UUID) -> "Handoff | None":
     """The conversation's queued or accepted handoff, if any."""
     from handoff.models import Handoff
 
@@ -117,7 +145,7 @@ def live_handoff(*, conversation_id: uuid.UUID):
     )
 
 
-def handoff_for_call(*, call_sid: str):
+def handoff_for_call(*, call_sid: str) -> "Handoff | None":
     """The live handoff of the call `call_sid` (what the desk shows for that call), or None."""
     conversation = Conversation.objects.filter(
         channel=Conversation.Channel.VOICE, external_id=call_sid
@@ -125,7 +153,7 @@ def handoff_for_call(*, call_sid: str):
     return live_handoff(conversation_id=conversation.id) if conversation else None
 
 
-def route_call_to_human(*, call_sid: str, reason: str, detail: str = ""):
+def route_call_to_human(*, call_sid: str, reason: str, detail: str = "") -> "Handoff | None":
     """The call's live handoff, starting one (idempotent) when the relay ended without one; None for an unknown call."""
     from handoff import services as handoff_services
     from handoff.models import Handoff

@@ -34,7 +34,14 @@ class RelayClient:
     async def send(self, frame: dict) -> None:
         await self.socket.send(json.dumps(frame))
 
-    async def setup(self, call_sid: str, caller: str = "+14155550100", **extra) -> None:
+    async def setup(
+        self, call_sid: str, caller: str = "+14155550100", call_token: str | None = None, **extra
+    ) -> None:
+        """Twilio's setup message; `call_token` is the custom parameter of the TwiML (made here when None)."""
+        if call_token is None:
+            from conversations.channels.voice import issue_call_token
+
+            call_token = issue_call_token(call_sid=call_sid)
         await self.send(
             {
                 "type": "setup",
@@ -49,7 +56,7 @@ class RelayClient:
                 "callerName": "",
                 "direction": "inbound",
                 "callStatus": "RINGING",
-                "customParameters": {},
+                "customParameters": {"call_token": call_token} if call_token else {},
                 **extra,
             }
         )

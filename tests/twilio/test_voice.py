@@ -12,6 +12,7 @@ import websockets.exceptions
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from conversations.channels.voice import call_sid_from_token
 from conversations.models import Conversation, Customer, Message
 from handoff.models import Handoff
 from tests.builders import start_chat
@@ -57,6 +58,8 @@ def test_incoming_call_connects_to_the_relay_with_the_configured_options(offline
     assert relay.get("interruptible") == "any" and relay.get("dtmfDetection") == "true"
     assert relay.get("language") == settings.BATON_VOICE["language"]
     assert relay.get("ttsProvider") == settings.BATON_VOICE["tts_provider"]
+    token = relay.find("Parameter[@name='call_token']").get("value")
+    assert call_sid_from_token(token) == CALL
     conversation = Conversation.objects.get()
     assert (conversation.channel, conversation.external_id) == ("voice", CALL)
     twilio_post("/twilio/voice/incoming", call_params())  # Twilio's retry
@@ -135,10 +138,17 @@ async def test_relay_handshake_without_a_valid_signature_is_refused(offline_use_
     assert refused.value.response.status_code == 403
 
 
+def answer_call(call_sid: str = CALL) -> str:
+    """Twilio's first step: the incoming-call webhook; returns the call token its TwiML hands the relay."""
+    root = ET.fromstring(twilio_post("/twilio/voice/incoming", call_params(call_sid)).content)
+    return root.find("Connect/ConversationRelay/Parameter[@name='call_token']").get("value")
+
+
 async def test_prompt_streams_speakable_tokens_and_stores_the_reply(offline_use_case, live_daphne):
     session = await db(start_chat, name="Ada", phone="+1 415 555 0100")
+    token = await db(answer_call)
     relay = await RelayClient.connect(live_daphne)
-    await relay.setup(CALL)
+    await relay.setup(CALL, call_token=token)
     await relay.prompt("When is your support team available?")
     frames = await relay.reply()
     assert all(f["type"] == "text" for f in frames)
@@ -280,3 +290,35 @@ async def test_hanging_up_closes_an_ai_call(offline_use_case, live_daphne):
             break
         await asyncio.sleep(0.1)
     assert conversation.status == "closed"
+
+
+async def test_handoff_started_elsewhere_ends_the_relay(offline_use_case, live_daphne):
+    from handoff.services import start_handoff
+
+    relay = await RelayClient.connect(live_daphne)
+    await relay.setup(CALL)
+    await relay.prompt("Is shipping free?")
+    await relay.reply()
+    conversation = await db(Conversation.objects.get)
+    handoff = await db(start_handoff, conversation_id=conversation.id, reason="supervisor")
+    frame = await relay.receive()
+    assert frame["type"] == "end"
+    assert json.loads(frame["handoffData"])["handoff_id"] == handoff.pk
+    assert json.loads(frame["handoffData"])["reason"] == "supervisor"
+    await relay.prompt("hello?")
+    assert await relay.nothing_within(0.5), "the AI never speaks once the call is with a person"
+    await relay.close()
+
+
+@pytest.mark.parametrize("token", ["", "forged", "other-call"])
+async def test_setup_without_the_calls_token_is_closed_and_stores_nothing(
+    offline_use_case, live_daphne, token
+):
+    if token == "other-call":
+        token = await db(answer_call, "CA" + "9" * 32)
+    relay = await RelayClient.connect(live_daphne)
+    await relay.setup(CALL, call_token=token)
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        await relay.receive()
+    assert closed.value.rcvd.code == 4403
+    assert await db(Conversation.objects.filter(external_id=CALL).count) == 0
