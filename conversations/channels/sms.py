@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import requests
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -19,6 +18,7 @@ from ..identity import normalize_phone
 from ..models import Conversation, Identity, Message, TwilioMessage
 from ..services import Inbound
 from ..twilio_security import public_url
+from . import selectors
 from .twilio_client import twilio_client
 
 logger = logging.getLogger(__name__)
@@ -200,25 +200,6 @@ def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
     return replies
 
 
-def _addresses(conversation: Conversation) -> tuple[str, str]:
-    """(customer's number, our number): answer from the number the customer last texted."""
-    last_inbound = (
-        TwilioMessage.objects.filter(conversation=conversation, direction=TwilioMessage.Direction.INBOUND)
-        .order_by("-created_at")
-        .first()
-    )
-    if last_inbound:
-        return last_inbound.from_number, last_inbound.to_number
-    phone = (
-        Identity.objects.filter(customer_id=conversation.customer_id, channel=Identity.Channel.PHONE)
-        .order_by("created_at")
-        .first()
-    )
-    if not phone or not settings.TWILIO_SMS_FROM:
-        raise ValueError("no phone number to text: the customer has none, or TWILIO_SMS_FROM is unset")
-    return phone.address, settings.TWILIO_SMS_FROM
-
-
 def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
     """Text a stored reply to the customer through Twilio's REST API, split into SMS-sized parts.
 
@@ -230,7 +211,7 @@ def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
     conversation = message.conversation
     if conversation.channel != Conversation.Channel.SMS:
         raise ValueError(f"conversation {conversation.id} is on {conversation.channel}, not SMS")
-    to_number, from_number = _addresses(conversation)
+    to_number, from_number = selectors.sms_addresses(conversation=conversation)
     with transaction.atomic():
         rows = [
             TwilioMessage.objects.get_or_create(

@@ -22,7 +22,7 @@ from .. import pipeline, runtime
 from ..models import Conversation, Message
 from ..services import Inbound
 from ..twilio_security import handshake_is_from_twilio
-from . import voice
+from . import selectors, voice
 from .speech import SpeakableChunker
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             self.reply = SpokenReply()
             self.turn = asyncio.create_task(self._speak_turn(self.reply))
             return
-        handoff = await database_sync_to_async(voice.live_handoff)(conversation_id=conversation_id)
+        handoff = await database_sync_to_async(selectors.live_handoff)(conversation_id=conversation_id)
         if handoff:  # an operator's rule escalated instead of letting the AI answer
             await self.end_with_handoff(handoff.pk, handoff.reason)
 
@@ -270,6 +270,8 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     async def conversation_handoff_changed(self, event: dict) -> None:
         if event.get("status") != "queued" or self.ended or self.call is None:
             return
-        handoff = await database_sync_to_async(voice.live_handoff)(conversation_id=self.call.conversation.id)
+        handoff = await database_sync_to_async(selectors.live_handoff)(
+            conversation_id=self.call.conversation.id
+        )
         if handoff:
             await self.end_with_handoff(handoff.pk, handoff.reason)

@@ -12,9 +12,11 @@ from deskapp import event_types
 from deskapp.events import send_event_on_commit
 from deskapp.groups import conversation_group, conversation_staff_group, supervisors_group
 
-from .. import selectors, services
+from .. import selectors as conversation_selectors
+from .. import services
 from ..identity import InvalidAddress, normalize_phone
 from ..models import Conversation, Identity, Message
+from . import selectors
 
 if TYPE_CHECKING:
     from handoff.models import Handoff
@@ -119,7 +121,7 @@ def record_interrupted_reply(
                 supervisors_group(),
             ],
             event_types.MESSAGE_CREATED,
-            {**selectors.message_payload(message), "interrupted": True},
+            {**conversation_selectors.message_payload(message), "interrupted": True},
         )
     return message
 
@@ -136,31 +138,12 @@ def end_call(*, conversation_id: uuid.UUID) -> None:
             services.set_conversation_state(conversation=conversation, status=Conversation.Status.CLOSED)
 
 
-def live_handoff(*, conversation_id: uuid.UUID) -> "Handoff | None":
-    """The conversation's queued or accepted handoff, if any."""
-    from handoff.models import Handoff
-
-    return (
-        Handoff.objects.filter(conversation_id=conversation_id).exclude(status=Handoff.Status.CLOSED).first()
-    )
-
-
-def handoff_for_call(*, call_sid: str) -> "Handoff | None":
-    """The live handoff of the call `call_sid` (what the desk shows for that call), or None."""
-    conversation = Conversation.objects.filter(
-        channel=Conversation.Channel.VOICE, external_id=call_sid
-    ).first()
-    return live_handoff(conversation_id=conversation.id) if conversation else None
-
-
 def route_call_to_human(*, call_sid: str, reason: str, detail: str = "") -> "Handoff | None":
     """The call's live handoff, starting one (idempotent) when the relay ended without one; None for an unknown call."""
     from handoff import services as handoff_services
     from handoff.models import Handoff
 
-    conversation = Conversation.objects.filter(
-        channel=Conversation.Channel.VOICE, external_id=call_sid
-    ).first()
+    conversation = selectors.call_conversation(call_sid=call_sid)
     if conversation is None:
         logger.warning("handoff requested for unknown call %s", call_sid)
         return None
