@@ -322,3 +322,19 @@ async def test_setup_without_the_calls_token_is_closed_and_stores_nothing(
         await relay.receive()
     assert closed.value.rcvd.code == 4403
     assert await db(Conversation.objects.filter(external_id=CALL).count) == 0
+
+
+async def test_llm_failure_on_a_call_says_the_holding_reply_then_hands_off(
+    openai_use_case, fake_openai, live_daphne
+):
+    fake_openai.script(Reply(status=500))
+    relay = await RelayClient.connect(live_daphne)
+    await relay.setup(CALL)
+    await relay.prompt("Cancel my order")
+    frames = await relay.reply()
+    assert frames[0]["type"] == "text" and "trouble" in frames[0]["token"] and frames[0]["last"] is True
+    end = frames[-1] if frames[-1]["type"] == "end" else await relay.receive()
+    assert json.loads(end["handoffData"])["reason"] == "llm_failure"
+    customer = await db(Message.objects.get, role="customer")
+    assert customer.text == "Cancel my order", "the caller's words are never lost"
+    await relay.close()
