@@ -127,7 +127,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     async def on_prompt(self, content: dict) -> None:
         if content.get("last") is False:
             return  # a partial transcript: the caller is still speaking
-        text = str(content.get("voicePrompt") or "").strip()
+        text = str(content.get("voicePrompt") or "").strip()[: settings.CHAT_MESSAGE_MAX_CHARS]
         if text:
             await self.customer_says(text)
 
