@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from ..models import Conversation, Identity, TwilioMessage
+from ..models import Conversation, Identity, Message, TwilioMessage
 
 if TYPE_CHECKING:
     from handoff.models import Handoff
@@ -51,3 +51,19 @@ def sms_addresses(*, conversation: Conversation) -> tuple[str, str]:
     if not phone or not settings.TWILIO_SMS_FROM:
         raise ValueError("no phone number to text: the customer has none, or TWILIO_SMS_FROM is unset")
     return phone.address, settings.TWILIO_SMS_FROM
+
+
+def awaits_answer(*, conversation_id: uuid.UUID) -> bool:
+    """True when no AI or agent reply follows the customer's latest message."""
+    latest = (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER)
+        .order_by("-created_at")
+        .first()
+    )
+    if latest is None:
+        return False
+    return not Message.objects.filter(
+        conversation_id=conversation_id,
+        role__in=[Message.Role.AI, Message.Role.AGENT],
+        created_at__gt=latest.created_at,
+    ).exists()

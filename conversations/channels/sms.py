@@ -3,10 +3,14 @@
 import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
 import requests
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -24,6 +28,7 @@ from .twilio_client import twilio_client
 logger = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/twilio/sms/status"
+TURN_LOCK_SECONDS = 120
 
 # GSM 03.38: what fits 160 characters to a single SMS; anything else makes the whole message UCS-2 (70).
 _GSM_BASIC = set(
@@ -190,9 +195,32 @@ async def _turn_replies(conversation_id: uuid.UUID) -> list[uuid.UUID]:
     return replies
 
 
+@contextmanager
+def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
+    # Two texts in quick succession run as two tasks, maybe on two workers: one turn at a time.
+    if not settings.REDIS_URL:
+        yield  # embedded mode: tasks run in-process, there is no other worker
+        return
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        with client.lock(
+            f"baton:sms-turn:{conversation_id}", timeout=TURN_LOCK_SECONDS, blocking_timeout=TURN_LOCK_SECONDS
+        ):
+            yield
+    finally:
+        client.close()
+
+
 def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
-    """Run the AI turn for the conversation's latest SMS and text every reply it produced back to the customer."""
-    replies = async_to_sync(_turn_replies)(conversation_id)
+    """Run the AI turn for the conversation's latest SMS and text every reply it produced back to the customer.
+
+    Idempotent: when the latest message already has an answer (an earlier turn covered it, or the
+    task is redelivered) nothing runs and nothing is sent.
+    """
+    with _one_turn_at_a_time(conversation_id):
+        if not selectors.awaits_answer(conversation_id=conversation_id):
+            return []
+        replies = async_to_sync(_turn_replies)(conversation_id)
     from ..tasks import send_sms_reply
 
     for message_id in replies:

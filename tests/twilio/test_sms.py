@@ -182,3 +182,11 @@ def test_missing_fields_get_a_clear_400(offline_use_case, fake_twilio):
     response = twilio_post("/twilio/sms/incoming", {"Body": "hi"})
     assert response.status_code == 400 and b"MessageSid" in response.content
     assert Message.objects.count() == 0
+
+
+def test_a_redelivered_turn_task_does_not_answer_twice(offline_use_case, fake_twilio):
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "0" * 32, "Is shipping free?"))
+    conversation = Conversation.objects.get()
+    sent = len(fake_twilio.sent)
+    assert sms.answer_sms(conversation_id=conversation.id) == []
+    assert len(fake_twilio.sent) == sent and Message.objects.filter(role="ai").count() == 1
