@@ -190,3 +190,16 @@ def test_a_redelivered_turn_task_does_not_answer_twice(offline_use_case, fake_tw
     sent = len(fake_twilio.sent)
     assert sms.answer_sms(conversation_id=conversation.id) == []
     assert len(fake_twilio.sent) == sent and Message.objects.filter(role="ai").count() == 1
+
+
+def test_web_chat_replies_are_not_texted(offline_use_case, fake_twilio):
+    session = start_chat(phone="+14155550100")
+    message = record_reply(conversation_id=session["conversation_id"], role="agent", text="Hello")
+    deliver_reply(message=Message.objects.select_related("conversation").get(id=message.id))
+    assert fake_twilio.sent == []
+
+
+def test_picture_message_without_text_is_stored_with_a_note(offline_use_case, fake_twilio):
+    params = {**sms_params("SM" + "ab" * 16, ""), "NumMedia": "2", "MediaUrl0": "https://api.twilio.com/m0"}
+    assert twilio_post("/twilio/sms/incoming", params).status_code == 200
+    assert Message.objects.get(role="customer").text == "[2 attachments not shown]"

@@ -338,3 +338,11 @@ async def test_llm_failure_on_a_call_says_the_holding_reply_then_hands_off(
     customer = await db(Message.objects.get, role="customer")
     assert customer.text == "Cancel my order", "the caller's words are never lost"
     await relay.close()
+
+
+def test_withheld_caller_id_gets_an_anonymous_customer_of_their_own(offline_use_case):
+    twilio_post("/twilio/voice/incoming", call_params(caller="anonymous"))
+    twilio_post("/twilio/voice/incoming", call_params("CA" + "7" * 32, caller="anonymous"))
+    conversations = list(Conversation.objects.all())
+    assert len(conversations) == 2
+    assert conversations[0].customer_id != conversations[1].customer_id, "anonymous callers are not merged"
