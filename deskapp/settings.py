@@ -141,6 +141,9 @@ BATON_VOICE = {
     "handoff_target": os.environ.get("BATON_VOICE_HANDOFF_TARGET", "enqueue:baton-agents"),
     # Keypad digits become a customer message on `#` or after this many seconds without a key.
     "dtmf_timeout_seconds": float(os.environ.get("BATON_VOICE_DTMF_TIMEOUT", "3")),
+    # The handshake signature covers only the fixed relay URL, so a leaked header could be replayed;
+    # strict mode also requires the signed per-call token Baton's TwiML passes (a wrong one is always refused).
+    "require_call_token": os.environ.get("BATON_VOICE_REQUIRE_CALL_TOKEN", "0") == "1",
 }
 
 # Embeddings: the local MiniLM model, or an OpenAI-compatible /embeddings endpoint.

@@ -310,8 +310,8 @@ async def test_handoff_started_elsewhere_ends_the_relay(offline_use_case, live_d
     await relay.close()
 
 
-@pytest.mark.parametrize("token", ["", "forged", "other-call"])
-async def test_setup_without_the_calls_token_is_closed_and_stores_nothing(
+@pytest.mark.parametrize("token", ["forged", "other-call"])
+async def test_setup_with_a_wrong_call_token_is_closed_and_stores_nothing(
     offline_use_case, live_daphne, token
 ):
     if token == "other-call":
@@ -322,6 +322,26 @@ async def test_setup_without_the_calls_token_is_closed_and_stores_nothing(
         await relay.receive()
     assert closed.value.rcvd.code == 4403
     assert await db(Conversation.objects.filter(external_id=CALL).count) == 0
+
+
+async def test_setup_without_a_call_token_follows_twilios_protocol_unless_strict(
+    offline_use_case, transactional_db
+):
+    from tests.live_server import running_daphne
+
+    with running_daphne() as address:
+        relay = await RelayClient.connect(address)
+        await relay.setup(CALL, call_token="")
+        await relay.prompt("Is shipping free?")
+        assert (await relay.reply())[-1]["last"] is True
+        await relay.close()
+    with running_daphne(extra_env={"BATON_VOICE_REQUIRE_CALL_TOKEN": "1"}) as address:
+        relay = await RelayClient.connect(address)
+        await relay.setup("CA" + "8" * 32, call_token="")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await relay.receive()
+        assert closed.value.rcvd.code == 4403
+    assert await db(Conversation.objects.filter(external_id="CA" + "8" * 32).count) == 0
 
 
 async def test_llm_failure_on_a_call_says_the_holding_reply_then_hands_off(
