@@ -41,16 +41,19 @@ def sms_addresses(*, conversation: Conversation) -> tuple[str, str]:
         .order_by("-created_at")
         .first()
     )
+    ours = (last_inbound.to_number if last_inbound else "") or settings.TWILIO_SMS_FROM
     if last_inbound:
-        return last_inbound.from_number, last_inbound.to_number
-    phone = (
-        Identity.objects.filter(customer_id=conversation.customer_id, channel=Identity.Channel.PHONE)
-        .order_by("created_at")
-        .first()
-    )
-    if not phone or not settings.TWILIO_SMS_FROM:
-        raise ValueError("no phone number to text: the customer has none, or TWILIO_SMS_FROM is unset")
-    return phone.address, settings.TWILIO_SMS_FROM
+        theirs = last_inbound.from_number
+    else:
+        phone = (
+            Identity.objects.filter(customer_id=conversation.customer_id, channel=Identity.Channel.PHONE)
+            .order_by("created_at")
+            .first()
+        )
+        theirs = phone.address if phone else ""
+    if not theirs or not ours:
+        raise ValueError("no number to text: the customer has no phone, or TWILIO_SMS_FROM is unset")
+    return theirs, ours
 
 
 def awaits_answer(*, conversation_id: uuid.UUID) -> bool:

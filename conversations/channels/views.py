@@ -50,9 +50,7 @@ def voice_incoming(request: HttpRequest) -> HttpResponse:
 @twilio_webhook
 def voice_handoff(request: HttpRequest) -> HttpResponse:
     """The `<Connect action>`: route the caller to a person when the relay handed off (or failed), else hang up."""
-    fields = _required(request, "CallSid")
-    if isinstance(fields, HttpResponse):
-        return fields
+    call_sid = request.POST.get("CallSid", "").strip()
     raw = request.POST.get("HandoffData", "")
     if raw:
         try:
@@ -67,7 +65,8 @@ def voice_handoff(request: HttpRequest) -> HttpResponse:
         detail = f"ConversationRelay failed: {request.POST.get('ErrorCode', '')} {request.POST.get('ErrorMessage', '')}"
     else:
         return _twiml(twiml.hang_up())
-    voice.route_call_to_human(call_sid=fields["CallSid"], reason=reason, detail=detail.strip())
+    if call_sid:  # without it the caller still reaches a person, the desk just has no packet
+        voice.route_call_to_human(call_sid=call_sid, reason=reason, detail=detail.strip())
     return _twiml(twiml.route_to_human(say=person_coming("voice")))
 
 
@@ -75,7 +74,7 @@ def voice_handoff(request: HttpRequest) -> HttpResponse:
 @require_POST
 @twilio_webhook
 def sms_incoming(request: HttpRequest) -> HttpResponse:
-    fields = _required(request, "MessageSid", "From", "To")
+    fields = _required(request, "MessageSid", "From")
     if isinstance(fields, HttpResponse):
         return fields
     try:
@@ -86,7 +85,7 @@ def sms_incoming(request: HttpRequest) -> HttpResponse:
         sms.receive_sms(
             message_sid=fields["MessageSid"],
             from_number=fields["From"],
-            to_number=fields["To"],
+            to_number=request.POST.get("To", "").strip(),
             body=request.POST.get("Body", ""),
             num_media=num_media,
         )

@@ -203,3 +203,12 @@ def test_picture_message_without_text_is_stored_with_a_note(offline_use_case, fa
     params = {**sms_params("SM" + "ab" * 16, ""), "NumMedia": "2", "MediaUrl0": "https://api.twilio.com/m0"}
     assert twilio_post("/twilio/sms/incoming", params).status_code == 200
     assert Message.objects.get(role="customer").text == "[2 attachments not shown]"
+
+
+def test_reply_goes_from_the_configured_number_when_the_webhook_names_none(
+    offline_use_case, fake_twilio, settings
+):
+    settings.TWILIO_SMS_FROM = "+18885550999"
+    params = {k: v for k, v in sms_params("SM" + "cd" * 16, "Is shipping free?").items() if k != "To"}
+    assert twilio_post("/twilio/sms/incoming", params).status_code == 200
+    assert fake_twilio.sent[0]["From"] == "+18885550999"
