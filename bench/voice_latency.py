@@ -134,8 +134,7 @@ def main() -> int:
                 max_retries=0,
             )
             UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
-            # Daphne keeps its database connection, as it does in production (the tests' setting is 0).
-            with running_daphne(extra_env={"BATON_DB_CONN_MAX_AGE": "60"}, quiet=True) as address:
+            with running_daphne(quiet=True) as address:
                 first = asyncio.run(first_token_turns(address, args.turns))
                 interrupts, late = asyncio.run(interrupt_turns(address, fake, args.turns))
     finally:

@@ -40,6 +40,8 @@ def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False)
         "DJANGO_SETTINGS_MODULE": "deskapp.settings_test",
         "DATABASE_URL": test_database_url(),
         "BATON_PORT": str(port),
+        # Daphne keeps its connections as in production; it exits before the test database is flushed.
+        "BATON_DB_CONN_MAX_AGE": "60",
         **(extra_env or {}),
     }
     process = subprocess.Popen(
