@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Conversation, Customer, Identity, LLMProvider, Message, UseCase
+from .models import Conversation, Customer, Identity, LLMProvider, Message, TwilioMessage, UseCase
 
 
 class IdentityInline(admin.TabularInline):
@@ -126,3 +126,21 @@ class LLMProviderAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "model", "base_url", "api_key_env", "timeout_seconds", "max_retries")
     list_filter = ("kind",)
     search_fields = ("name", "model", "base_url")
+
+
+@admin.register(TwilioMessage)
+class TwilioMessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "direction",
+        "sid",
+        "from_number",
+        "to_number",
+        "part",
+        "status",
+        "error_code",
+    )
+    list_filter = ("direction", "status")
+    search_fields = ("sid", "from_number", "to_number", "conversation__id")
+    raw_id_fields = ("conversation", "message")
+    readonly_fields = ("status_history", "created_at", "updated_at")

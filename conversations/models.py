@@ -217,3 +217,51 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:60]}"
+
+
+class TwilioMessage(TimeStamped):
+    """One SMS through Twilio, in or out, with its delivery status (status callbacks update it)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Stored, not yet handed to Twilio"
+        RECEIVED = "received", "Received"
+        ACCEPTED = "accepted", "Accepted"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        READ = "read", "Read"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="twilio_messages")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="twilio_messages")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    # Outbound replies longer than one SMS are sent as several parts, in order.
+    part = models.PositiveSmallIntegerField(default=0)
+    sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_message = models.TextField(blank=True)
+    # Every status callback as Twilio sent it, in arrival order (they can arrive out of order).
+    status_history = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "direction", "part"], name="twilio_message_unique_part"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "direction", "created_at"], name="twilio_msg_conv_dir"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} SMS {self.sid or '(unsent)'} {self.status}"

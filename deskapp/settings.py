@@ -74,7 +74,14 @@ TEMPLATES = [
 
 # Database: DATABASE_URL, else the embedded PostgreSQL + pgvector kept under .baton/pgdata.
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url(BATON_DIR / "pgdata")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections: opening one costs 5-10 ms, which a voice turn cannot afford on every query.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=int(os.environ.get("BATON_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Real-time and background work: Redis when REDIS_URL is set, else in-process.
@@ -150,6 +157,26 @@ DEMOSTORE_BASE_URL = os.environ.get(
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+# The number replies are sent from when the customer's own message does not say (desk-initiated SMS).
+TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
+# Voice (ConversationRelay). A use case's greeting, when set, replaces the welcome greeting.
+BATON_VOICE = {
+    "welcome_greeting": os.environ.get(
+        "BATON_VOICE_GREETING", "Hello! You're speaking with the store's AI assistant. How can I help?"
+    ),
+    "language": os.environ.get("BATON_VOICE_LANGUAGE", "en-US"),
+    "tts_provider": os.environ.get("BATON_VOICE_TTS_PROVIDER", "ElevenLabs"),
+    "voice": os.environ.get("BATON_VOICE_VOICE", ""),
+    "transcription_provider": os.environ.get("BATON_VOICE_TRANSCRIPTION_PROVIDER", "Deepgram"),
+    "interruptible": os.environ.get("BATON_VOICE_INTERRUPTIBLE", "any"),
+    # Where a handed-off call goes: `enqueue:<queue name>`, `dial:<E.164 number>` or `client:<identity>`.
+    "handoff_target": os.environ.get("BATON_VOICE_HANDOFF_TARGET", "enqueue:baton-agents"),
+    # Keypad digits become a customer message on `#` or after this many seconds without a key.
+    "dtmf_timeout_seconds": float(os.environ.get("BATON_VOICE_DTMF_TIMEOUT", "3")),
+    # The handshake signature covers only the fixed relay URL, so a leaked header could be replayed;
+    # strict mode also requires the signed per-call token Baton's TwiML passes (a wrong one is always refused).
+    "require_call_token": os.environ.get("BATON_VOICE_REQUIRE_CALL_TOKEN", "0") == "1",
+}
 
 # Embeddings: the local MiniLM model, or an OpenAI-compatible /embeddings endpoint.
 BATON_EMBEDDINGS = {

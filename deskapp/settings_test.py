@@ -7,6 +7,8 @@ os.environ.setdefault("DEMOSTORE_API_TOKEN", "test-demostore-token")
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-twilio-auth-token")
 os.environ.setdefault("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
 os.environ.setdefault("BATON_PUBLIC_URL", "https://baton.example.test")
+# Connections kept open in worker threads would stop the test database from being dropped.
+os.environ.setdefault("BATON_DB_CONN_MAX_AGE", "0")
 
 from .settings import *  # noqa: E402,F403
 

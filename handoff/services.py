@@ -656,16 +656,21 @@ def accept_handoff(*, handoff_id: int, agent: AbstractUser) -> Handoff:
 
 
 def record_agent_reply(*, handoff_id: int, agent: AbstractUser, text: str) -> Message:
-    """Store and publish the accepting agent's reply (channel delivery follows the message event)."""
+    """Store the accepting agent's reply and deliver it on the customer's channel (web chat, SMS)."""
+    from conversations.channels import deliver_reply
+
     text = (text or "").strip()
     if not text:
         raise ValueError("a reply needs text")
     handoff = Handoff.objects.filter(pk=handoff_id).first()
     if handoff is None or handoff.status != Handoff.Status.ACCEPTED or handoff.agent_id != agent.pk:
         raise HandoffError("only the agent who accepted this handoff may reply")
-    return conversation_services.record_reply(
-        conversation_id=handoff.conversation_id, role=Message.Role.AGENT, text=text, sender=agent
-    )
+    with transaction.atomic():
+        message = conversation_services.record_reply(
+            conversation_id=handoff.conversation_id, role=Message.Role.AGENT, text=text, sender=agent
+        )
+        deliver_reply(message=message)
+    return message
 
 
 def _close_for(*, handoff_id: int, agent: AbstractUser, verb: str, disposition: str = "") -> Handoff:

@@ -78,3 +78,9 @@ class DatabaseCollector:
 
 DATABASE_REGISTRY = CollectorRegistry(auto_describe=False)
 DATABASE_REGISTRY.register(DatabaseCollector())
+TWILIO_REJECTED = Counter(
+    "baton_twilio_rejected_total", "Twilio webhooks and handshakes refused for a bad signature", ["endpoint"]
+)
+VOICE_RELAY_ERRORS = Counter("baton_voice_relay_errors_total", "`error` messages from ConversationRelay")
+VOICE_INTERRUPTS = Counter("baton_voice_interrupts_total", "Voice replies the caller cut short")
+SMS_SENT = Counter("baton_sms_sent_total", "SMS parts handed to Twilio", ["outcome"])

@@ -33,17 +33,21 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def running_daphne(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "deskapp.settings_test",
         "DATABASE_URL": test_database_url(),
         "BATON_PORT": str(port),
+        # Daphne keeps its connections as in production; it exits before the test database is flushed.
+        "BATON_DB_CONN_MAX_AGE": "60",
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "deskapp.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        + (["-v", "0"] if quiet else [])  # no access log (benchmarks)
+        + ["deskapp.asgi:application"],
         cwd=ROOT,
         env=env,
     )

@@ -48,7 +48,13 @@ window.Baton = (function () {
 
   const ROLE_NAMES = { customer: "Customer", ai: "AI", agent: "Agent", system: "System" };
   function appendMessage(transcript, m) {
-    if (!transcript || transcript.querySelector(`[data-message="${m.message_id}"]`)) return;
+    if (!transcript) return;
+    const known = transcript.querySelector(`[data-message="${m.message_id}"]`);
+    if (known) {
+      // Re-published (a voice reply cut short): show what the caller actually heard.
+      known.querySelector(".text").textContent = m.text;
+      return;
+    }
     const streaming = transcript.querySelector(`[data-streaming="${m.message_id}"]`);
     if (streaming) streaming.remove();
     const el = document.createElement("div");

@@ -1,0 +1,160 @@
+"""Voice latency: Baton's own overhead between Twilio ConversationRelay and the LLM.
+
+200 turns over the relay websocket of a real Daphne, against a loopback OpenAI-compatible server
+that streams its first token at once, so what is measured is Baton: storing the message, operators,
+building the context (memory recall included), the LLM request and the first speakable piece.
+Then 200 interrupted turns: how long after the caller's `interrupt` text tokens still arrive.
+
+Runs on its own throwaway database and Redis database; prints a table. `--strict` exits 1 on a miss.
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings_test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+os.environ["BENCH_OPENAI_KEY"] = "sk-bench"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.test.utils import setup_databases, teardown_databases  # noqa: E402
+
+from tests.fakes.openai_server import FakeOpenAI, Reply  # noqa: E402
+from tests.live_server import running_daphne  # noqa: E402
+from tests.twilio.relay_client import RelayClient  # noqa: E402
+
+TARGET_FIRST_TOKEN_MS = 50
+TARGET_INTERRUPT_MS = 20
+TURNS_PER_CALL = 10
+WARMUP_TURNS = 5
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+async def first_token_turns(address: str, turns: int) -> list[float]:
+    samples: list[float] = []
+    call = 0
+    total = turns + WARMUP_TURNS
+    while len(samples) < turns:
+        call += 1
+        relay = await RelayClient.connect(address)
+        await relay.setup(f"CA{call:032d}", caller=f"+1415555{call:04d}")
+        for turn in range(TURNS_PER_CALL):
+            started = time.perf_counter()
+            await relay.prompt(f"Where is my order number {turn}?")
+            frame = await relay.receive()
+            elapsed = (time.perf_counter() - started) * 1000
+            assert frame["type"] == "text", frame
+            while not frame["last"]:
+                frame = await relay.receive()
+            total -= 1
+            if total < turns:
+                samples.append(elapsed)
+            if len(samples) >= turns:
+                break
+        await relay.close()
+    return samples
+
+
+async def interrupt_turns(address: str, fake: FakeOpenAI, turns: int) -> tuple[list[float], int]:
+    samples: list[float] = []
+    late_tokens = 0
+    call = 10_000
+    while len(samples) < turns:
+        call += 1
+        relay = await RelayClient.connect(address)
+        await relay.setup(f"CA{call:032d}", caller=f"+1628555{call % 10000:04d}")
+        for _ in range(TURNS_PER_CALL):
+            fake.script(Reply(text=" ".join(f"word{i}" for i in range(80)), chunk_delay=0.002))
+            await relay.prompt("Tell me everything about my orders.")
+            first = await relay.receive()
+            assert first["type"] == "text", first
+            interrupted_at = time.perf_counter()
+            await relay.interrupt(first["token"])
+            last_at = interrupted_at
+            # Tokens the server had already put on the wire still arrive; anything later is a failure to stop.
+            while True:
+                try:
+                    frame = await relay.receive(timeout=0.15)
+                except TimeoutError:
+                    break
+                if frame["type"] == "text":
+                    late_tokens += 1
+                    last_at = time.perf_counter()
+            samples.append((last_at - interrupted_at) * 1000)
+            if len(samples) >= turns:
+                break
+        await relay.close()
+    return samples, late_tokens
+
+
+def row(name: str, samples: list[float], target: float) -> tuple[str, bool]:
+    p50, p95 = statistics.median(samples), percentile(samples, 95)
+    ok = p95 < target
+    return (
+        f"| {name:<34} | {len(samples):>5} | {p50:>7.1f} | {p95:>7.1f} | {max(samples):>7.1f} "
+        f"| < {target:>3} ms | {'ok' if ok else 'MISSED':<6} |",
+        ok,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    settings.DATABASES["default"]["TEST"]["NAME"] = "baton_bench_voice"
+    old_config = setup_databases(verbosity=0, interactive=False)
+    try:
+        from conversations.models import LLMProvider, UseCase
+
+        with FakeOpenAI(default=Reply(text="Your order shipped yesterday and arrives Friday.")) as fake:
+            provider = LLMProvider.objects.create(
+                name="bench-loopback",
+                kind=LLMProvider.Kind.OPENAI,
+                base_url=fake.base_url,
+                model="gpt-bench",
+                api_key_env="BENCH_OPENAI_KEY",
+                timeout_seconds=5,
+                max_retries=0,
+            )
+            UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
+            with running_daphne(quiet=True) as address:
+                first = asyncio.run(first_token_turns(address, args.turns))
+                interrupts, late = asyncio.run(interrupt_turns(address, fake, args.turns))
+    finally:
+        teardown_databases(old_config, verbosity=0)
+
+    lines = [
+        f"voice latency over /ws/voice/relay ({args.turns} turns each, {WARMUP_TURNS} warm-up turns "
+        f"not counted, {TURNS_PER_CALL} turns per call, loopback LLM, {os.cpu_count()} cores)",
+        "| metric                             |     n | p50 ms  | p95 ms  | max ms  | target   | result |",
+        "|------------------------------------|-------|---------|---------|---------|----------|--------|",
+    ]
+    results = [
+        row("prompt -> first text token", first, TARGET_FIRST_TOKEN_MS),
+        row("interrupt -> last text token", interrupts, TARGET_INTERRUPT_MS),
+    ]
+    lines += [line for line, _ in results]
+    lines.append(f"text tokens that arrived after an interrupt (already in flight): {late}")
+    print("\n".join(lines))
+    return 1 if args.strict and not all(ok for _, ok in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
