@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .actions.admin import ActionInvocationInline, CustomerVerificationInline
 from .models import Conversation, Customer, Identity, LLMProvider, Message, UseCase
 
 
@@ -62,7 +63,7 @@ class ConversationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ("customer",)
     readonly_fields = ("created_at", "updated_at", "last_message_at", "closed_at")
-    inlines = [MessageInline]
+    inlines = [MessageInline, CustomerVerificationInline, ActionInvocationInline]
 
 
 @admin.register(Message)
@@ -92,6 +93,7 @@ class UseCaseAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "is_default", "llm_provider")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("actions",)
 
 
 @admin.register(LLMProvider)

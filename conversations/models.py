@@ -80,6 +80,12 @@ class UseCase(TimeStamped):
     llm_provider = models.ForeignKey(LLMProvider, null=True, blank=True, on_delete=models.SET_NULL)
     is_default = models.BooleanField(default=False, help_text="Used when a conversation names no use case.")
     enabled = models.BooleanField(default=True)
+    actions = models.ManyToManyField(
+        "conversations.Action",
+        blank=True,
+        related_name="use_cases",
+        help_text="What the AI may do here (its tools).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -180,3 +186,7 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:60]}"
+
+
+# Action models belong to this app; importing them here registers them.
+from .actions.models import Action, ActionInvocation, CustomerVerification  # noqa: E402,F401

@@ -10,6 +10,7 @@ from demostore.services import load_seed_data
 
 from .config import BATON_DIR, kept_secret
 from .permissions import AGENTS, SUPERVISORS
+from .seed_actions import seed_actions
 
 STORE_POLICY = (
     "Verify the customer before touching an account: their email, or their first name, last name and zip code. "
@@ -129,8 +130,9 @@ def seed_demo() -> dict:
     )
     for spec in USE_CASES:
         UseCase.objects.get_or_create(slug=spec["slug"], defaults={**spec, "llm_provider": offline})
+    created_actions = seed_actions()
     store = load_seed_data()
-    return {"created_users": created_users, "store": store}
+    return {"created_users": created_users, "created_actions": created_actions, "store": store}
 
 
 def new_api_secret() -> str:
