@@ -216,14 +216,19 @@ async def _owns_order(user_id: str, order_id: str) -> bool | None:
 
 
 def _summary(action: Action, arguments: dict[str, Any]) -> str:
-    template = action.confirmation_template or f"run {action.name} with {selectors.canonical(arguments)}"
+    if not action.confirmation_template:
+        return f"{action.name} {selectors.canonical(arguments)}"
+    template = action.confirmation_template
 
     class Missing(dict):
         def __missing__(self, key: str) -> str:
             return "?"
 
     shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in arguments.items()}
-    return template.format_map(Missing(shown))
+    try:
+        return template.format_map(Missing(shown))
+    except (ValueError, IndexError):  # an admin's template with stray braces: say it plainly instead
+        return f"{action.name} {selectors.canonical(arguments)}"
 
 
 async def run_tool_call(
@@ -367,7 +372,9 @@ async def run_tool_call(
                 method="lookup",
                 evidence=" ".join(str(v) for v in arguments.values()),
             )
-        return ToolOutcome({"status": "succeeded", "summary": summary, "result": done.result})
+        if action.requires_confirmation:
+            return ToolOutcome({"status": "succeeded", "summary": summary, "result": done.result})
+        return ToolOutcome({"status": "succeeded", "result": done.result})
     if done.status == ActionInvocation.Status.REJECTED:
         return ToolOutcome({"status": "rejected", "error": done.error})
     failures = await db(selectors.recent_failures)(conversation_id)

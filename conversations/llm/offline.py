@@ -293,7 +293,11 @@ class Planner:
     def next_step(self) -> tuple[str, ToolCall | None]:
         done = self.state.result(self.name)
         if done is not None:
-            return self.word(done)
+            unverified = done.status == "refused" and done.content.get("code") == "verification_required"
+            if not unverified:
+                return self.word(done)
+            if not self._verified_after(done):
+                return self.verify()
         properties = _properties(self.tool)
         needs_customer = bool({"order_id", "user_id"} & set(properties)) or not properties
         user_id = self.state.verified_user
@@ -313,6 +317,14 @@ class Planner:
         return "", _call(self.name, arguments)
 
     # Verification -------------------------------------------------------------------------------
+    def _verified_after(self, refused: Result) -> bool:
+        """Whether an identifying look-up succeeded after the runtime refused for lack of verification."""
+        later = self.state.results[self.state.results.index(refused) + 1 :]
+        return any(
+            r.name in self.state.tools and _is_identify(self.state.tools[r.name]) and r.status == "succeeded"
+            for r in later
+        )
+
     def verify(self) -> tuple[str, ToolCall | None]:
         identify = {frozenset(_properties(t)): n for n, t in self.state.tools.items() if _is_identify(t)}
         by_email = identify.get(frozenset({"email"}))

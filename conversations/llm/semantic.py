@@ -26,7 +26,7 @@ def _load():
 
 @lru_cache(maxsize=4096)
 def _cached(text: str) -> np.ndarray:
-    return _load().encode([text], normalize_embeddings=True)[0]
+    return _load().encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
 
 
 def embed(texts: list[str]) -> np.ndarray:
