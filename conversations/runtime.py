@@ -227,7 +227,10 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         return
     if confirmation and confirmation.lower() not in text.lower():
         # The customer must see the exact change they are saying yes to, whatever the LLM wrote.
-        for piece in _words(f"{' ' if text else ''}To confirm: {confirmation}. {CONFIRM_QUESTION}"):
+        pieces = _words(f"To confirm: {confirmation}. {CONFIRM_QUESTION}")
+        if text and not text[-1].isspace():
+            pieces[0] = " " + pieces[0]
+        for piece in pieces:
             text += piece
             yield TurnToken(message_id, piece)
     yield TurnMessage(await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage))
