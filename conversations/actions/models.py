@@ -1,5 +1,6 @@
 """Action definitions, per-conversation verification and the invocation audit log (app: conversations)."""
 
+import jsonschema
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -92,6 +93,10 @@ class Action(TimeStamped):
             raise ValidationError({"python_path": "a Python action needs a dotted path"})
         if self.parameters and self.parameters.get("type") != "object":
             raise ValidationError({"parameters": 'the schema must be {"type": "object", ...}'})
+        try:
+            jsonschema.Draft202012Validator.check_schema(self.parameters or {})
+        except jsonschema.SchemaError as exc:
+            raise ValidationError({"parameters": f"not a valid JSON schema: {exc.message}"}) from exc
 
 
 class CustomerVerification(TimeStamped):

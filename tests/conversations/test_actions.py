@@ -213,3 +213,101 @@ async def test_actions_taken_show_on_the_conversation_in_admin(llm_store, admin_
     assert "actions taken" in page.lower() and "get_order_details" in page and "#W9300146" in page
     assert "linked_identity" in page or "Channel identity linked" in page
     await chat.close()
+
+
+ADDRESS = {
+    "address1": "12 Oak Street",
+    "address2": "Suite 4",
+    "city": "Austin",
+    "state": "TX",
+    "country": "USA",
+    "zip": "78701",
+}
+
+
+def _order(order_id: str) -> dict:
+    return order_data(order_id)
+
+
+def _account() -> dict:
+    return store_snapshot()["account"]
+
+
+@pytest.mark.parametrize(
+    ("use_case", "write", "changed"),
+    [
+        (
+            "return-items",
+            call(
+                "return_delivered_order_items",
+                order_id="#W4316152",
+                item_ids=["7292993796"],
+                payment_method_id="gift_card_7245904",
+            ),
+            lambda: (
+                _order("#W4316152")["status"] == "return requested"
+                and _order("#W4316152")["return_items"] == ["7292993796"]
+            ),
+        ),
+        (
+            "exchange-items",
+            call(
+                "exchange_delivered_order_items",
+                order_id="#W3470184",
+                item_ids=["2366567022"],
+                new_item_ids=["2439754078"],
+                payment_method_id="gift_card_7245904",
+            ),
+            lambda: _order("#W3470184")["exchange_new_items"] == ["2439754078"],
+        ),
+        (
+            "order-address",
+            call("modify_pending_order_address", order_id=PENDING, **ADDRESS),
+            lambda: _order(PENDING)["address"] == ADDRESS,
+        ),
+        (
+            "account-address",
+            call("modify_user_address", **ADDRESS),
+            lambda: _account()["address"] == ADDRESS,
+        ),
+    ],
+)
+async def test_each_write_use_case_through_scripted_tool_calls(llm_store, use_case, write, changed):
+    llm_store.script(write, Reply(text="Shall I?"), write, Reply(text="Done."))
+    chat = await Chat.open(use_case, email=EMAIL)
+    before = await db(store_snapshot)()
+    await chat.say("please make the change")
+    assert await db(store_snapshot)() == before, "nothing changes before the customer's yes"
+    assert await chat.say("yes") == "Done."
+    assert await db(changed)()
+    statuses = [s for _, s in await db(invocations)(chat.conversation_id)]
+    assert statuses == ["succeeded"]
+    await chat.close()
+
+
+async def test_order_status_through_scripted_tool_calls(llm_store):
+    llm_store.script(call("get_order_details", order_id="#W4316152"), Reply(text="It was delivered."))
+    chat = await Chat.open("order-status", email=EMAIL)
+    assert await chat.say("where is #W4316152?") == "It was delivered."
+    [result] = tool_results(llm_store.requests[1])
+    assert result["status"] == "succeeded" and result["result"]["status"] == "delivered"
+    assert result["result"]["fulfillments"][0]["tracking_id"]
+    await chat.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"kind": "http", "url_template": ""}, "url_template"),
+        ({"kind": "python", "python_path": ""}, "python_path"),
+        ({"parameters": {"type": "array"}}, "parameters"),
+        ({"parameters": {"type": "object", "properties": {"x": {"type": "nonsense"}}}}, "parameters"),
+    ],
+)
+def test_admin_rejects_an_unusable_action_definition(fields, error_field):
+    from django.core.exceptions import ValidationError
+
+    action = Action(**{"name": "broken", "description": "x", "url_template": "/x", **fields})
+    with pytest.raises(ValidationError) as refused:
+        action.full_clean()
+    assert error_field in refused.value.message_dict
