@@ -54,10 +54,12 @@ def identifying_action(parameter: str) -> Action | None:
 
 
 def account_action() -> Action | None:
+    """The enabled action that reads an account (with its order ids) for scope checks."""
     return Action.objects.filter(enabled=True, reads_account=True).order_by("name").first()
 
 
 def verified_user_id(conversation_id: uuid.UUID) -> str | None:
+    """The backend user id the customer proved to be in this conversation, if any."""
     return (
         CustomerVerification.objects.filter(conversation_id=conversation_id)
         .values_list("user_id", flat=True)
@@ -100,6 +102,7 @@ def call_context(conversation_id: uuid.UUID, use_case_id: int | None, name: str)
 
 
 def canonical(arguments: dict[str, Any]) -> str:
+    """Arguments as one stable string, so "the same call" can be recognised across turns."""
     return json.dumps(arguments, sort_keys=True, separators=(",", ":"))
 
 

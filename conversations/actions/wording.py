@@ -18,4 +18,5 @@ def is_affirmative(text: str) -> bool:
 
 
 def is_negative(text: str) -> bool:
+    """An explicit no: the message starts with a refusal."""
     return bool(re.match(r"^\s*(no|nope|nah|don'?t|do not|stop|never ?mind|not now)\b", text, re.I))

@@ -170,3 +170,19 @@ def test_modify_user_address_updates_the_account(store):
         **AUTH,
     )
     assert lookup.json() == {"user_id": USER}
+
+
+def test_modify_payment_moves_the_charge_to_another_method_of_the_account(store):
+    same = post("orders/%23W9300146/payment", {"payment_method_id": GIFT_CARD})
+    assert same.status_code == 400 and "differ" in same.json()["error"]
+    noah = StoreUser.objects.get(user_id="noah_brown_6181")
+    pending = StoreOrder.objects.filter(user_id="noah_brown_6181").first()
+    pending.status = pending.data["status"] = "pending"
+    pending.save()
+    current = pending.data["payment_history"][0]["payment_method_id"]
+    other = next(m for m in noah.data["payment_methods"] if m != current)
+    response = post("orders/%23W7678072/payment", {"payment_method_id": other})
+    assert response.status_code == 200, response.content
+    history = order("#W7678072").data["payment_history"]
+    assert [h["transaction_type"] for h in history[-2:]] == ["payment", "refund"]
+    assert history[-2]["payment_method_id"] == other and history[-1]["payment_method_id"] == current
