@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .actions.admin import ActionInvocationInline, CustomerVerificationInline
 from .models import Conversation, Customer, Identity, LLMProvider, Message, TwilioMessage, UseCase
 
 
@@ -80,7 +81,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "handler_reason",
         "shadow",
     )
-    inlines = [MessageInline]
+    inlines = [MessageInline, CustomerVerificationInline, ActionInvocationInline]
 
 
 @admin.register(Message)
@@ -119,6 +120,7 @@ class UseCaseAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "mode", "is_default", "llm_provider")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("actions",)
 
 
 @admin.register(LLMProvider)

@@ -111,6 +111,12 @@ class UseCase(TimeStamped):
         help_text="In live mode, the share (0-100) of each channel's customers the AI handles, e.g. "
         '{"webchat": 30, "sms": 100, "voice": 0}. A channel left out gets 100.',
     )
+    actions = models.ManyToManyField(
+        "conversations.Action",
+        blank=True,
+        related_name="use_cases",
+        help_text="What the AI may do here (its tools).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -265,3 +271,7 @@ class TwilioMessage(TimeStamped):
 
     def __str__(self) -> str:
         return f"{self.direction} SMS {self.sid or '(unsent)'} {self.status}"
+
+
+# Action models belong to this app; importing them here registers them.
+from .actions.models import Action, ActionInvocation, CustomerVerification  # noqa: E402,F401

@@ -4,7 +4,9 @@
 publishes them to the conversation's group, the voice relay writes them straight to Twilio.
 """
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +21,10 @@ from deskapp.groups import conversation_group, conversation_staff_group
 from insights import metrics
 
 from . import selectors, services
+from .actions import selectors as action_selectors
+from .actions import services as action_services
+from .actions.executor import run_tool_call, verify_by_linked_identity
+from .actions.wording import CONFIRM_QUESTION
 from .llm import LLMError, provider_for
 from .llm.base import TextDelta, ToolCall, Usage
 from .llm.offline import HANDOFF_TOOL
@@ -26,7 +32,11 @@ from .models import Message
 
 logger = logging.getLogger(__name__)
 
-MAX_TOOL_ROUNDS = 6
+MAX_TOOL_ROUNDS = 8
+ACTION_FAILED_REPLY = (
+    "I'm sorry: our order system isn't responding, so I couldn't make that change and nothing was "
+    "changed. I'm bringing in a colleague who can help."
+)
 
 BASE_INSTRUCTIONS = (
     "You are the customer service agent of this business, talking with a customer. Be brief, warm and "
@@ -89,14 +99,40 @@ def build_prompt(context: selectors.TurnContext) -> list[dict[str, Any]]:
 
 
 def tools_for(context: selectors.TurnContext) -> list[dict[str, Any]]:
-    return [HANDOFF_TOOL_SCHEMA]
+    """The handoff tool plus the use case's actions as Chat Completions tools (reads the database)."""
+    return [HANDOFF_TOOL_SCHEMA, *action_selectors.tools_for_use_case(context.use_case)]
+
+
+def _prepare_turn(context: selectors.TurnContext) -> None:
+    """Settle a customer's no to a waiting change; tell the LLM who is verified and what was changed."""
+    latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
+    if latest is not None:
+        action_services.settle_confirmations(
+            conversation_id=context.conversation.id, customer_text=latest.text
+        )
+    context.extra_system.extend(action_selectors.prompt_lines(context.conversation.id))
+
+
+def _assistant_tool_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in calls
+        ],
+    }
 
 
 async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]:
     """Run one AI turn for the conversation's latest customer message, yielding what the customer receives.
 
     Nothing is lost on failure: the customer gets a holding reply and the conversation is handed
-    to a person with reason `llm_failure`.
+    to a person with reason `llm_failure` (or `action_failed` when actions keep failing).
     """
     context = await database_sync_to_async(selectors.turn_context)(conversation_id)
     if not context.ai_holds_conversation:
@@ -107,18 +143,25 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     first_token_ms: int | None = None
     usage: Usage | None = None
     provider_name = context.provider.name if context.provider else "offline"
+    use_case_id = context.use_case.pk if context.use_case else None
+    confirmation = ""
     try:
         llm = provider_for(context.provider)
+        tools = await database_sync_to_async(tools_for)(context)
+        if len(tools) > 1:
+            await verify_by_linked_identity(conversation_id)
+            await database_sync_to_async(_prepare_turn)(context)
         messages = build_prompt(context)
-        tools = tools_for(context)
         for _ in range(MAX_TOOL_ROUNDS):
             calls: list[ToolCall] = []
+            round_text = ""
             async for event in llm.stream(messages, tools):
                 if isinstance(event, TextDelta) and event.text:
                     if first_token_ms is None:
                         first_token_ms = int((time.perf_counter() - started) * 1000)
                         metrics.LLM_LATENCY.observe(first_token_ms / 1000)
                     text += event.text
+                    round_text += event.text
                     yield TurnToken(message_id, event.text)
                 elif isinstance(event, ToolCall):
                     calls.append(event)
@@ -145,24 +188,32 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                 return
             if not calls:
                 break
-            # Tools other than the handoff arrive with the actions layer; until then say so honestly.
+            messages.append(_assistant_tool_message(round_text, calls))
+            escalate = False
             for call in calls:
+                outcome = await run_tool_call(
+                    conversation_id=conversation_id,
+                    use_case_id=use_case_id,
+                    name=call.name,
+                    arguments=call.arguments,
+                    call_id=call.id,
+                )
+                confirmation = outcome.confirmation or confirmation
+                escalate = escalate or outcome.escalate
                 messages.append(
                     {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {
-                                "id": call.id,
-                                "type": "function",
-                                "function": {"name": call.name, "arguments": "{}"},
-                            }
-                        ],
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": json.dumps(outcome.content, default=str),
                     }
                 )
-                messages.append(
-                    {"role": "tool", "tool_call_id": call.id, "content": '{"error": "unknown tool"}'}
-                )
+            if escalate:
+                async for event in _action_failure(
+                    conversation_id, message_id, text, started, first_token_ms, usage
+                ):
+                    yield event
+                metrics.TURNS.labels(outcome="action_failed").inc()
+                return
     except LLMError as exc:
         logger.warning("conversation %s: LLM failure: %s", conversation_id, exc)
         metrics.LLM_ERRORS.labels(provider=provider_name).inc()
@@ -174,8 +225,38 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
+    if confirmation and confirmation.lower() not in text.lower():
+        # The customer must see the exact change they are saying yes to, whatever the LLM wrote.
+        pieces = _words(f"To confirm: {confirmation}. {CONFIRM_QUESTION}")
+        if text and not text[-1].isspace():
+            pieces[0] = " " + pieces[0]
+        for piece in pieces:
+            text += piece
+            yield TurnToken(message_id, piece)
     yield TurnMessage(await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage))
     metrics.TURNS.labels(outcome="replied").inc()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\S+\s*", text)
+
+
+async def _action_failure(
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    text: str,
+    started: float,
+    first_token_ms: int | None,
+    usage: Usage | None,
+) -> AsyncIterator[TurnEvent]:
+    """Actions keep failing: say so honestly, then hand the conversation to a person."""
+    honest = (text.strip() + " " if text.strip() else "") + ACTION_FAILED_REPLY
+    yield TurnToken(message_id, honest[len(text) :] if honest.startswith(text) else honest)
+    yield TurnMessage(
+        await _store_ai_text(conversation_id, message_id, honest, started, first_token_ms, usage)
+    )
+    async for event in _hand_off(conversation_id, "action_failed", "an action failed repeatedly"):
+        yield event
 
 
 async def _store_ai_text(

@@ -11,6 +11,7 @@ from handoff.defaults import seed_handoff_defaults
 
 from .config import BATON_DIR, kept_secret
 from .permissions import AGENTS, SUPERVISORS
+from .seed_actions import seed_actions
 
 STORE_POLICY = (
     "Verify the customer before touching an account: their email, or their first name, last name and zip code. "
@@ -43,9 +44,6 @@ USE_CASES = [
         "instructions": "Tell the verified customer the status, items and tracking of their order. "
         + STORE_POLICY,
         "resolution_definition": "The customer knows where their order is.",
-        # A narrow web chat slice to start with: the insights page compares it with the human half.
-        "mode": "live",
-        "live_percentages": {"webchat": 50, "sms": 100, "voice": 100},
     },
     {
         "slug": "cancel-order",
@@ -73,8 +71,6 @@ USE_CASES = [
             + STORE_POLICY
         ),
         "resolution_definition": "The exchange is requested.",
-        # Shadow mode: people handle exchanges while the AI's drafts are measured.
-        "mode": "shadow",
     },
     {
         "slug": "order-address",
@@ -135,9 +131,15 @@ def seed_demo() -> dict:
     )
     for spec in USE_CASES:
         UseCase.objects.get_or_create(slug=spec["slug"], defaults={**spec, "llm_provider": offline})
+    created_actions = seed_actions()
     store = load_seed_data()
     handoff = seed_handoff_defaults(members=list(User.objects.filter(username__in=["agent", "supervisor"])))
-    return {"created_users": created_users, "store": store, "handoff": handoff}
+    return {
+        "created_users": created_users,
+        "created_actions": created_actions,
+        "store": store,
+        "handoff": handoff,
+    }
 
 
 def new_api_secret() -> str:

@@ -149,6 +149,8 @@ CHAT_MESSAGE_MAX_CHARS = 4000
 
 # Demo store: an external backend reached over HTTP.
 DEMOSTORE_API_TOKEN = kept_secret("demostore_api_token", "DEMOSTORE_API_TOKEN", 24)
+# Actions read secrets from named environment variables; a generated token must be there too.
+os.environ.setdefault("DEMOSTORE_API_TOKEN", DEMOSTORE_API_TOKEN)
 DEMOSTORE_BASE_URL = os.environ.get(
     "DEMOSTORE_BASE_URL", f"http://{BATON_HOST}:{BATON_PORT}/demostore/api"
 ).rstrip("/")

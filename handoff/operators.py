@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from django.apps import apps
-
 from .models import Operator
 
 logger = logging.getLogger(__name__)
@@ -133,11 +131,22 @@ def mask(text: str, findings: list[Finding]) -> str:
 # --- sentiment -----------------------------------------------------------------------------------
 
 
+# Words that name the request in a contact center ("cancel", "broken", "refund"), not a feeling:
+# VADER scores them negative, which made every cancellation look like frustration.
+SERVICE_WORDS = (
+    "cancel cancelled mistake mistakes broken damaged defective wrong missing problem problems "
+    "error errors lost delay delayed stop"
+).split()
+
+
 @lru_cache(maxsize=1)
 def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    for word in SERVICE_WORDS:
+        analyzer.lexicon.pop(word, None)
+    return analyzer
 
 
 @lru_cache(maxsize=4096)
@@ -264,16 +273,9 @@ def logged_actions(conversation_id: uuid.UUID | None) -> list[Any]:
     """The conversation's audit-logged actions, from the actions layer when it is installed, else []."""
     if conversation_id is None:
         return []
-    from conversations import selectors as conversation_selectors
+    from conversations.actions.selectors import actions_taken
 
-    actions_taken: Callable | None = getattr(conversation_selectors, "actions_taken", None)
-    if actions_taken is not None:
-        return list(actions_taken(conversation_id))
-    try:
-        model = apps.get_model("conversations", "ActionInvocation")
-    except LookupError:
-        return []
-    return list(model.objects.filter(conversation_id=conversation_id))
+    return actions_taken(conversation_id)
 
 
 _FAILED = {"failed", "error", "failure", "rejected"}
@@ -302,7 +304,10 @@ def action_record(action: Any) -> dict:
     if isinstance(action, dict):
         return action
     return {
-        "name": _field(action, "action_name") or _field(action, "name") or str(action),
+        "name": _field(action, "action")
+        or _field(action, "action_name")
+        or _field(action, "name")
+        or str(action),
         "status": _field(action, "status"),
         "summary": _field(action, "summary") or "",
         "error": _field(action, "error") or "",
@@ -324,7 +329,9 @@ _CLAIM_STEMS = {
 
 
 def _action_name(action: Any) -> str:
-    return str(_field(action, "action_name") or _field(action, "name") or "").lower()
+    return str(
+        _field(action, "action") or _field(action, "action_name") or _field(action, "name") or ""
+    ).lower()
 
 
 def claim_is_logged(verb: str, actions: list[Any]) -> bool:

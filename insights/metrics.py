@@ -20,6 +20,7 @@ LLM_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
 )
 HANDOFFS = Counter("baton_handoffs_total", "Handoffs started", ["reason"])
+ACTIONS = Counter("baton_action_invocations_total", "Action invocations by how they ended", ["status"])
 WEBSOCKETS = Gauge("baton_websocket_connections", "Open websocket connections", ["kind"])
 SIGNALS = Counter("baton_signals_total", "Signals raised by operators", ["operator", "label"])
 HANDOFF_PACKET_SECONDS = Histogram(

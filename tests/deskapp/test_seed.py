@@ -28,3 +28,22 @@ def test_seeded_roles():
     assert is_agent(agent) and not is_supervisor(agent)
     assert is_supervisor(supervisor) and is_agent(supervisor)
     assert User.objects.get(username="admin").is_superuser
+
+
+def test_seed_wires_each_use_case_to_its_actions_once():
+    from conversations.models import Action
+
+    seed_demo()
+    seed_demo()
+    assert Action.objects.count() == 12
+    cancel = UseCase.objects.get(slug="cancel-order")
+    assert set(cancel.actions.values_list("name", flat=True)) == {
+        "find_user_id_by_email",
+        "find_user_id_by_name_zip",
+        "get_user_details",
+        "get_order_details",
+        "cancel_pending_order",
+    }
+    writes = Action.objects.filter(http_method="POST")
+    assert writes.count() == 7 and all(a.requires_confirmation for a in writes)
+    assert all(a.headers == {"Authorization": "Bearer ${DEMOSTORE_API_TOKEN}"} for a in Action.objects.all())

@@ -176,6 +176,20 @@ def test_frustration_ignores_one_bad_moment(text, earlier):
     assert findings("frustration", text, earlier=earlier) == []
 
 
+def test_ordinary_service_requests_are_not_frustration():
+    assert (
+        findings(
+            "frustration",
+            "Please cancel order #W2611340, I ordered it by mistake",
+            earlier=(
+                "My lamp arrived broken, I want to return it",
+                "The tracking shows a delay, is it lost?",
+            ),
+        )
+        == []
+    )
+
+
 def test_generative_operator_is_skipped_cleanly_without_an_llm():
     seed_handoff_defaults()
     Operator.objects.filter(slug="intent-llm").update(enabled=True)
@@ -213,10 +227,10 @@ def test_missing_disclosure_on_the_first_ai_reply_only():
 
 
 def test_action_claim_is_checked_against_the_matching_audited_action(monkeypatch):
-    from conversations import selectors as conversation_selectors
+    from conversations.actions import selectors as conversation_selectors
 
     log = [{"name": "get_order_details", "status": "succeeded"}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log, raising=False)
+    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log)
     claim = "I've cancelled order #W123."
     view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
     assert findings("action-claimed-not-logged", claim, **view), "looking an order up is not cancelling it"
@@ -228,9 +242,9 @@ def test_action_claim_is_checked_against_the_matching_audited_action(monkeypatch
 
 @pytest.mark.parametrize("status", ["awaiting_confirmation", "declined", "refused"])
 def test_an_action_that_did_not_run_does_not_back_a_claim(monkeypatch, status):
-    from conversations import selectors as conversation_selectors
+    from conversations.actions import selectors as conversation_selectors
 
     log = [{"name": "cancel_pending_order", "status": status}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log, raising=False)
+    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log)
     view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
     assert findings("action-claimed-not-logged", "I've cancelled order #W123.", **view)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import selectors as conversation_selectors
+from conversations.actions import selectors as conversation_selectors
 from conversations.models import Message
 from conversations.pipeline import accept_customer_message
 from conversations.services import Inbound
@@ -82,7 +82,7 @@ def test_actions_that_keep_failing_hand_off_with_the_actions_in_the_packet(offli
     seed_handoff_defaults()
     accepted = sms("cancel order #W2611340", "1")
     failures = [{"name": "cancel_pending_order", "status": "failed", "error": "timeout"}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: failures, raising=False)
+    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: failures)
     _, handoff = services.evaluate_rules(conversation_id=accepted.conversation.id)
     assert handoff is None, "one failure is not enough"
     failures.append({"name": "cancel_pending_order", "status": "failed", "error": "timeout"})

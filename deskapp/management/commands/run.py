@@ -32,6 +32,12 @@ class Command(BaseCommand):
         if not options["no_seed"]:
             seed_demo()
             self.stdout.write("demo seeded")
+        # Load the offline engine's embedding model before serving: importing it mid-conversation
+        # holds the interpreter for seconds and starves open websockets.
+        from conversations.llm import semantic
+
+        semantic.embed(["warm up"])
+        self.stdout.write("embedding model loaded")
         worker = None
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
             worker = subprocess.Popen(

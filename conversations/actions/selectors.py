@@ -1,0 +1,179 @@
+"""Reads for actions: tools for a use case, who the customer proved to be, what was done."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from conversations.models import Identity, Message, UseCase
+
+from .models import Action, ActionInvocation, CustomerVerification
+
+
+def action_tool(action: Action) -> dict[str, Any]:
+    """An action as a Chat Completions tool; examples travel in the description so every LLM sees them."""
+    description = action.description.strip()
+    examples = [e.strip() for e in action.examples.splitlines() if e.strip()]
+    if examples:
+        description += " Examples: " + "; ".join(f'"{e}"' for e in examples)
+    parameters = action.parameters or {"type": "object", "properties": {}}
+    if action.scope == Action.Scope.ACCOUNT:
+        # The runtime fills user_id with the verified customer's; the LLM never chooses whose account.
+        properties = {k: v for k, v in parameters.get("properties", {}).items() if k != "user_id"}
+        required = [r for r in parameters.get("required", []) if r != "user_id"]
+        parameters = {**parameters, "properties": properties, "required": required}
+    return {
+        "type": "function",
+        "function": {"name": action.name, "description": description, "parameters": parameters},
+    }
+
+
+def tools_for_use_case(use_case: UseCase | None) -> list[dict[str, Any]]:
+    """The use case's enabled actions as tools, in a stable order."""
+    if use_case is None:
+        return []
+    return [action_tool(a) for a in use_case.actions.filter(enabled=True).order_by("name")]
+
+
+def action_for_use_case(use_case_id: int | None, name: str) -> Action | None:
+    """The enabled action `name` if the use case lists it (the LLM may call nothing else)."""
+    if use_case_id is None:
+        return None
+    return Action.objects.filter(use_cases__id=use_case_id, name=name, enabled=True).first()
+
+
+def identifying_action(parameter: str) -> Action | None:
+    """An enabled look-up that identifies a customer from `parameter` (e.g. email)."""
+    return (
+        Action.objects.filter(
+            enabled=True, identifies_customer=True, parameters__properties__has_key=parameter
+        )
+        .order_by("name")
+        .first()
+    )
+
+
+def account_action() -> Action | None:
+    """The enabled action that reads an account (with its order ids) for scope checks."""
+    return Action.objects.filter(enabled=True, reads_account=True).order_by("name").first()
+
+
+def verified_user_id(conversation_id: uuid.UUID) -> str | None:
+    """The backend user id the customer proved to be in this conversation, if any."""
+    return (
+        CustomerVerification.objects.filter(conversation_id=conversation_id)
+        .values_list("user_id", flat=True)
+        .first()
+    )
+
+
+def linked_emails(conversation_id: uuid.UUID) -> list[str]:
+    """The email identities of the conversation's customer."""
+    return list(
+        Identity.objects.filter(
+            customer__conversations__id=conversation_id, channel=Identity.Channel.EMAIL
+        ).values_list("address", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class CallContext:
+    action: Action | None
+    verified_user_id: str | None
+    customer_texts: list[str]
+    linked_emails: list[str]
+    latest_customer_message: Message | None
+
+
+def call_context(conversation_id: uuid.UUID, use_case_id: int | None, name: str) -> CallContext:
+    """What the executor needs to judge one tool call."""
+    customer_messages = list(
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER).order_by(
+            "created_at"
+        )
+    )
+    return CallContext(
+        action=action_for_use_case(use_case_id, name),
+        verified_user_id=verified_user_id(conversation_id),
+        customer_texts=[m.text for m in customer_messages],
+        linked_emails=linked_emails(conversation_id),
+        latest_customer_message=customer_messages[-1] if customer_messages else None,
+    )
+
+
+def canonical(arguments: dict[str, Any]) -> str:
+    """Arguments as one stable string, so "the same call" can be recognised across turns."""
+    return json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+
+
+def awaiting_confirmation(
+    conversation_id: uuid.UUID, action_name: str, arguments: dict[str, Any]
+) -> ActionInvocation | None:
+    """The newest invocation of exactly this call still waiting for the customer's yes."""
+    wanted = canonical(arguments)
+    for invocation in ActionInvocation.objects.filter(
+        conversation_id=conversation_id,
+        action_name=action_name,
+        status=ActionInvocation.Status.AWAITING_CONFIRMATION,
+    ).order_by("-created_at"):
+        if canonical(invocation.arguments) == wanted:
+            return invocation
+    return None
+
+
+def recent_failures(conversation_id: uuid.UUID) -> int:
+    """Failed invocations since the last success: repeated failure escalates."""
+    invocations = ActionInvocation.objects.filter(conversation_id=conversation_id).exclude(
+        status__in=[ActionInvocation.Status.AWAITING_CONFIRMATION, ActionInvocation.Status.REFUSED]
+    )
+    count = 0
+    for status in invocations.order_by("-created_at").values_list("status", flat=True):
+        if status != ActionInvocation.Status.FAILED:
+            break
+        count += 1
+    return count
+
+
+def actions_taken(conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every action the AI tried in the conversation, oldest first (for the handoff packet and admins)."""
+    return [
+        {
+            "id": i.pk,
+            "action": i.action_name,
+            "arguments": i.arguments,
+            "status": i.status,
+            "summary": i.summary,
+            "result": i.result,
+            "error": i.error,
+            "latency_ms": i.latency_ms,
+            "verified_user_id": i.verified_user_id,
+            "confirmed_by_message_id": str(i.confirmed_by_id) if i.confirmed_by_id else None,
+            "confirmed_by_text": i.confirmed_by.text if i.confirmed_by else None,
+            "at": i.created_at.isoformat(),
+        }
+        for i in ActionInvocation.objects.filter(conversation_id=conversation_id)
+        .select_related("confirmed_by")
+        .order_by("created_at")
+    ]
+
+
+def prompt_lines(conversation_id: uuid.UUID) -> list[str]:
+    """What the LLM must know about actions in this conversation: who is verified and what was done."""
+    user_id = verified_user_id(conversation_id)
+    lines = [
+        f"# Verified customer\nThe customer is verified as store user_id `{user_id}`."
+        if user_id
+        else "# Verified customer\nNobody yet: look the customer up by email, or first name, last name "
+        "and zip code, before reading or changing an account."
+    ]
+    done = ActionInvocation.objects.filter(
+        conversation_id=conversation_id,
+        status=ActionInvocation.Status.SUCCEEDED,
+        action__requires_confirmation=True,
+    ).order_by("created_at")
+    if done:
+        lines.append(
+            "# Changes already made in this conversation\n"
+            + "\n".join(f"- {i.action_name} {canonical(i.arguments)}" for i in done)
+        )
+    return lines

@@ -1,0 +1,218 @@
+"""The demo store's actions (the τ-bench retail operations over HTTP) and which use case may use which."""
+
+from conversations.models import Action, UseCase
+
+AUTH = {"Authorization": "Bearer ${DEMOSTORE_API_TOKEN}"}
+ADDRESS_PROPERTIES = {
+    "address1": {"type": "string", "description": "street and number"},
+    "address2": {"type": "string", "description": "suite or apartment, may be empty"},
+    "city": {"type": "string", "description": "city"},
+    "state": {"type": "string", "description": "two-letter state code"},
+    "country": {"type": "string", "description": "country, e.g. USA"},
+    "zip": {"type": "string", "pattern": "^[0-9]{5}$", "description": "five-digit zip code"},
+}
+ORDER_ID = {"type": "string", "pattern": "^#?W[0-9]{7}$", "description": "the order id, like #W1234567"}
+ITEM_IDS = {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{10}$"}, "minItems": 1}
+PAYMENT = {"type": "string", "minLength": 1, "description": "the payment method id, e.g. gift_card_7245904"}
+ADDRESS_TEXT = "{address1} {address2}, {city}, {state} {zip}, {country}"
+
+
+def _schema(properties: dict, required: list[str] | None = None) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+ACTIONS = [
+    {
+        "name": "find_user_id_by_email",
+        "description": "Find the customer's account (user id) from the email address they gave, to verify them.",
+        "parameters": _schema({"email": {"type": "string", "minLength": 3}}),
+        "url_template": "/users/lookup",
+        "requires_verified_customer": False,
+        "identifies_customer": True,
+    },
+    {
+        "name": "find_user_id_by_name_zip",
+        "description": "Find the customer's account (user id) from their first name, last name and zip code.",
+        "parameters": _schema(
+            {
+                "first_name": {"type": "string", "minLength": 1},
+                "last_name": {"type": "string", "minLength": 1},
+                "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+            }
+        ),
+        "url_template": "/users/lookup",
+        "requires_verified_customer": False,
+        "identifies_customer": True,
+    },
+    {
+        "name": "get_user_details",
+        "description": "Read the verified customer's account: name, default address, payment methods, orders.",
+        "examples": "what orders do I have\nwhat is the address on my account\nwhich payment methods do I have",
+        "parameters": _schema({"user_id": {"type": "string"}}),
+        "url_template": "/users/{user_id}",
+        "scope": Action.Scope.ACCOUNT,
+        "reads_account": True,
+    },
+    {
+        "name": "get_order_details",
+        "description": "Look up an order of the verified customer: its status, items, tracking number.",
+        "examples": "where is my order\nhas my order shipped\nwhat's the status of my order\n"
+        "tracking number for my package\nwhen will my order arrive",
+        "parameters": _schema({"order_id": ORDER_ID}),
+        "url_template": "/orders/{order_id}",
+        "scope": Action.Scope.ORDER,
+    },
+    {
+        "name": "get_product_details",
+        "description": "Read a product and all its variants (item ids, options, availability, price).",
+        "examples": "which colors does it come in\nwhat sizes are available",
+        "parameters": _schema({"product_id": {"type": "string", "pattern": "^[0-9]{10}$"}}),
+        "url_template": "/products/{product_id}",
+        "requires_verified_customer": False,
+    },
+    {
+        "name": "cancel_pending_order",
+        "description": "Cancel a pending order that has not shipped yet; the refund goes to the original payment "
+        "method. The reason is 'no longer needed' or 'ordered by mistake'.",
+        "examples": "cancel my order\nI want to cancel an order\nI ordered it by mistake, please cancel it\n"
+        "I no longer need my order, cancel it",
+        "parameters": _schema(
+            {
+                "order_id": ORDER_ID,
+                "reason": {"type": "string", "enum": ["no longer needed", "ordered by mistake"]},
+            }
+        ),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/cancel",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "cancel order {order_id} because it was {reason}; the refund goes back to "
+        "the original payment method",
+    },
+    {
+        "name": "modify_pending_order_address",
+        "description": "Change the shipping address of a pending order that has not shipped yet.",
+        "examples": "send my order to a different address\nchange the shipping address of my order\n"
+        "ship order to my new address instead",
+        "parameters": _schema({"order_id": ORDER_ID, **ADDRESS_PROPERTIES}),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/address",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "ship order {order_id} to " + ADDRESS_TEXT,
+    },
+    {
+        "name": "modify_pending_order_payment",
+        "description": "Pay a pending order with another payment method of the customer's account.",
+        "examples": "pay my order with my gift card instead\nchange the payment method of my order",
+        "parameters": _schema({"order_id": ORDER_ID, "payment_method_id": PAYMENT}),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/payment",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "pay order {order_id} with {payment_method_id} instead",
+    },
+    {
+        "name": "modify_pending_order_items",
+        "description": "Swap items of a pending order for other options of the same products (only once per order).",
+        "examples": "change the color of an item in my pending order before it ships\n"
+        "modify the items of my order that hasn't shipped",
+        "parameters": _schema(
+            {
+                "order_id": ORDER_ID,
+                "item_ids": ITEM_IDS,
+                "new_item_ids": ITEM_IDS,
+                "payment_method_id": PAYMENT,
+            }
+        ),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/items",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "change items {item_ids} of order {order_id} to {new_item_ids}, the price "
+        "difference settled with {payment_method_id}; the order can't be modified again after this",
+    },
+    {
+        "name": "return_delivered_order_items",
+        "description": "Return items of a delivered order for a refund to the original payment method or a "
+        "gift card.",
+        "examples": "I want to return an item\nreturn my delivered order for a refund\n"
+        "send it back and get my money back",
+        "parameters": _schema({"order_id": ORDER_ID, "item_ids": ITEM_IDS, "payment_method_id": PAYMENT}),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/return",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "return items {item_ids} of order {order_id}, refunded to {payment_method_id}",
+    },
+    {
+        "name": "exchange_delivered_order_items",
+        "description": "Exchange delivered items for another option (size, color, ...) of the same product.",
+        "examples": "exchange an item for a different color\nswap it for another size\n"
+        "I'd like to exchange what I received for a different version",
+        "parameters": _schema(
+            {
+                "order_id": ORDER_ID,
+                "item_ids": ITEM_IDS,
+                "new_item_ids": ITEM_IDS,
+                "payment_method_id": PAYMENT,
+            }
+        ),
+        "http_method": "POST",
+        "url_template": "/orders/{order_id}/exchange",
+        "scope": Action.Scope.ORDER,
+        "requires_confirmation": True,
+        "confirmation_template": "exchange items {item_ids} of order {order_id} for items {new_item_ids}, the "
+        "price difference settled with {payment_method_id}",
+    },
+    {
+        "name": "modify_user_address",
+        "description": "Change the default address on the customer's account.",
+        "examples": "update the address on my account\nI moved, change my default address\n"
+        "change my account address",
+        "parameters": _schema({"user_id": {"type": "string"}, **ADDRESS_PROPERTIES}),
+        "http_method": "POST",
+        "url_template": "/users/{user_id}/address",
+        "scope": Action.Scope.ACCOUNT,
+        "requires_confirmation": True,
+        "confirmation_template": "change your account's default address to " + ADDRESS_TEXT,
+    },
+]
+
+LOOKUPS = ["find_user_id_by_email", "find_user_id_by_name_zip", "get_user_details", "get_order_details"]
+USE_CASE_ACTIONS = {
+    "general": [a["name"] for a in ACTIONS],
+    "order-status": LOOKUPS,
+    "cancel-order": [*LOOKUPS, "cancel_pending_order"],
+    "return-items": [*LOOKUPS, "return_delivered_order_items"],
+    "exchange-items": [*LOOKUPS, "get_product_details", "exchange_delivered_order_items"],
+    "order-address": [*LOOKUPS, "modify_pending_order_address"],
+    "account-address": [*LOOKUPS, "modify_user_address"],
+}
+
+
+def seed_actions() -> int:
+    """Create the store's actions and wire them to the seeded use cases; existing rows are left as edited."""
+    created = 0
+    for spec in ACTIONS:
+        defaults = {
+            "kind": Action.Kind.HTTP,
+            "http_method": "GET",
+            "base_url_setting": "DEMOSTORE_BASE_URL",
+            "headers": AUTH,
+            "timeout_seconds": 10,
+            "retries": 1,
+            **{k: v for k, v in spec.items() if k != "name"},
+        }
+        _, was_created = Action.objects.get_or_create(name=spec["name"], defaults=defaults)
+        created += was_created
+    for slug, names in USE_CASE_ACTIONS.items():
+        use_case = UseCase.objects.filter(slug=slug).first()
+        if use_case and not use_case.actions.exists():
+            use_case.actions.set(Action.objects.filter(name__in=names))
+    return created

@@ -1,0 +1,17 @@
+import pytest
+
+
+@pytest.fixture
+def demo_store(live_daphne, settings):
+    """The seeded demo (use cases wired to the store's actions) with the store served over HTTP by Daphne.
+
+    The embedding model is loaded first, as a server does at start: importing it mid-conversation
+    holds the interpreter for seconds.
+    """
+    from conversations.llm import semantic
+    from deskapp.seed import seed_demo
+
+    semantic.embed(["warm up"])
+    seed_demo()
+    settings.DEMOSTORE_BASE_URL = f"http://{live_daphne}/demostore/api"
+    return live_daphne
