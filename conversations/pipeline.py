@@ -22,6 +22,10 @@ class Accepted:
 def accept_customer_message(inbound: Inbound) -> Accepted:
     """Store a customer message and decide what happens next. Store first, then act."""
     received = receive_message(inbound)
+    if received.created:
+        from memory.tasks import enqueue_extraction
+
+        enqueue_extraction(received.conversation.id)
     return Accepted(
         message=received.message,
         conversation=received.conversation,

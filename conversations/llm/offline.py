@@ -63,6 +63,37 @@ def best_matching_sentences(question: str, knowledge: str, limit: int = 2) -> li
     return [s for _, _, s in scored[:limit]]
 
 
+# The memory layer's system-prompt section (memory.selectors.MEMORY_HEADING): "Label: value" lines.
+_MEMORY_SECTION = re.compile(r"^# What we know about this customer\n(.*?)(?=\n\n|\Z)", re.M | re.S)
+_ASKS_ORDER = re.compile(r"\b(my|last|latest|recent) (order|purchase)\b", re.I)
+_ASKS_ADDRESS = re.compile(r"\b(address|ship(ping)? to|deliver(ed|y)? to|where do i live)\b", re.I)
+
+
+def split_memory(system_text: str) -> tuple[str, dict[str, str]]:
+    """The system text without the memory section, and that section's known facts by lowercase label."""
+    match = _MEMORY_SECTION.search(system_text)
+    if not match:
+        return system_text, {}
+    facts = {}
+    for line in match.group(1).splitlines():
+        if line.startswith("Returning customer"):
+            facts["returning"] = line
+        elif ": " in line and not line.startswith("- "):
+            label, value = line.split(": ", 1)
+            facts[label.lower()] = value
+    return system_text[: match.start()] + system_text[match.end() :], facts
+
+
+def from_memory(text: str, facts: dict[str, str]) -> str:
+    """What memory already answers in the customer's words: their last order, their address."""
+    said = []
+    if _ASKS_ORDER.search(text) and facts.get("last order") and not re.search(r"#?W\d{6}", text):
+        said.append(f"I can see your last order with us is {facts['last order']}.")
+    if _ASKS_ADDRESS.search(text) and facts.get("address"):
+        said.append(f"The address we have on file for you is {facts['address']}.")
+    return " ".join(said)
+
+
 class OfflineEngine:
     name = "offline"
     model = MODEL_NAME
@@ -88,6 +119,7 @@ class OfflineEngine:
         if last.get("role") == "tool":
             return "", None  # the handoff tool has answered; the runtime words the handoff itself
         knowledge = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
+        knowledge, memory = split_memory(knowledge)
         customer_turns = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
         text = customer_turns[-1] if customer_turns else ""
 
@@ -96,14 +128,17 @@ class OfflineEngine:
                 id="offline_handoff", name=HANDOFF_TOOL, arguments={"reason": "customer_request"}
             )
         if not text or _GREETING.match(text):
+            name = f", {memory['name'].split()[0]}" if memory.get("name") else ""
             return (
-                "Hello! I'm Baton's automated assistant. Tell me what you need and I'll help, "
+                (f"Welcome back{name}! " if memory.get("returning") else "Hello! ")
+                + "I'm Baton's automated assistant. Tell me what you need and I'll help, "
                 "or ask for a person at any time.",
                 None,
             )
         answer = best_matching_sentences(text, knowledge)
-        if answer:
-            return " ".join(answer), None
+        known = from_memory(text, memory)
+        if known or answer:
+            return " ".join([known, *answer]).strip(), None
         return (
             "I'm the automated assistant running without a language model, so I can only help with what "
             "this service is set up for, and I couldn't match your request to it. You can rephrase, or "
