@@ -86,7 +86,9 @@ def embed(texts: list[str]) -> list[list[float]]:
         return _embed_remote(texts)
     model = _local_model()
     with _lock:  # the model is not safe to call from two threads at once
-        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        vectors = model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
     return [v.tolist() for v in vectors]
 
 

@@ -126,6 +126,13 @@ def _supersede(observation: Observation) -> None:
         if stale.id != newest.id:
             stale.superseded_by = newest
             stale.save(update_fields=["superseded_by", "updated_at"])
+            # The sentence that stated the stale value ("ship to 12 Oak Street") is stale with it.
+            Observation.objects.filter(
+                customer_id=observation.customer_id,
+                trait="",
+                superseded_by__isnull=True,
+                text__icontains=stale.trait_value,
+            ).update(superseded_by=newest)
 
 
 def reconcile_profile(*, customer_id: uuid.UUID) -> CustomerProfile:
