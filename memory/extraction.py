@@ -60,7 +60,8 @@ _PREFERENCE = re.compile(
 _ISSUE = re.compile(
     r"\b(broken|broke|damaged|defective|doesn't work|does not work|stopped working|not working|never arrived|"
     r"hasn't arrived|has not arrived|missing|wrong (?:item|size|color|colour|order)|late|delayed|refund|"
-    r"charged twice|overcharged|problem|issue|complaint|scratched|leaking|cracked)\b",
+    r"charged twice|overcharged|problem|issue|complaint|scratched|leaking|leaks|cracked|burns|burnt|stuck|"
+    r"won't (?:turn|start|open|close|charge|work)|doesn't (?:fit|turn|charge|open)|didn't (?:arrive|come))\b",
     re.I,
 )
 _INTENT = re.compile(

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.identity import InvalidAddress, normalize_address
-from conversations.models import Customer, Identity
+from conversations.models import Conversation, Customer, Identity
 
 from . import embeddings
 from .models import CustomerProfile, Observation
@@ -164,11 +164,15 @@ def context_for_turn(
             if conversation_id is None or r.conversation_id != conversation_id
         ][:CONTEXT_OBSERVATIONS]
     traits = profile["traits"]
-    earlier = max(traits.get("conversations", 0) - (1 if conversation_id else 0), 0)
+    earlier = list(
+        Conversation.objects.filter(customer_id=customer_id)
+        .exclude(id=conversation_id)
+        .values_list("channel", flat=True)
+    )
     lines = []
     if earlier:
-        channels = ", ".join(traits.get("channels", []))
-        lines.append(f"Returning customer: {earlier} earlier conversation(s) ({channels}).")
+        channels = ", ".join(sorted(set(earlier)))
+        lines.append(f"Returning customer: {len(earlier)} earlier conversation(s) ({channels}).")
     for key, label in _TRAIT_LABELS:
         if traits.get(key):
             lines.append(f"{label}: {traits[key]}")
