@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conversations.models import Conversation, Customer, Message
+from conversations.models import Conversation, Customer, Identity, Message
 
 from . import embeddings
 from .extraction import (
@@ -455,8 +455,9 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
                 customer.save(update_fields=["external_id", "updated_at"])
         if customer is None:
             customer = Customer.objects.create(external_id=external_id, display_name=person.get("name") or "")
-        elif identities:
-            resolve_customer(identities=identities)  # links identities that are still free
+        for channel, address in identities:
+            # Link identities that are still free; one owned by someone else stays theirs (merge in admin).
+            Identity.objects.get_or_create(channel=channel, address=address, defaults={"customer": customer})
         conversation = Conversation.objects.filter(customer=customer, external_id=conversation_key).first()
         if conversation is None:
             roles = {m["role"] for m in messages}

@@ -6,12 +6,13 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 
 from . import services
+from .embeddings import EmbeddingError
 
 
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, EmbeddingError),
     retry_backoff=True,
     max_retries=5,
 )
