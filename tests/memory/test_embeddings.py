@@ -16,6 +16,7 @@ def test_local_model_gives_normalised_384_d_vectors_that_capture_meaning():
 
     assert cosine(coffee, espresso) > cosine(coffee, tax) + 0.2
     assert embeddings.embed([]) == []
+    # A text gets the same vector stored (in a batch) and queried (alone).
     assert embeddings.embed_query("coffee maker") == pytest.approx(coffee, abs=1e-5)
 
 
