@@ -3,6 +3,7 @@
 These signatures are the contract other apps use (runtime context, handoff packet, Recall API).
 """
 
+import logging
 import math
 import time
 import uuid
@@ -17,6 +18,8 @@ from conversations.models import Conversation, Customer, Identity
 
 from . import embeddings
 from .models import CustomerProfile, Observation
+
+logger = logging.getLogger(__name__)
 
 MEMORY_HEADING = "# What we know about this customer"
 CONTEXT_OBSERVATIONS = 5
@@ -181,4 +184,8 @@ def context_for_turn(
         lines.append("Relevant memories (most relevant first):")
         lines.extend(f"- [{r.created_at:%Y-%m-%d}, {r.kind}] {r.text}" for r in recalled)
     section = "\n".join([MEMORY_HEADING, *lines]) if lines else ""
-    return MemoryContext(section=section, recalled=recalled, recall_ms=(time.perf_counter() - started) * 1000)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    logger.debug(
+        "memory context for customer %s in %.1f ms (%d recalled)", customer_id, elapsed_ms, len(recalled)
+    )
+    return MemoryContext(section=section, recalled=recalled, recall_ms=elapsed_ms)

@@ -52,7 +52,7 @@ def record_observations(
     """
     if not candidates:
         return []
-    vectors = embeddings.embed([c.text for c in candidates])  # before the transaction: no lock held
+    vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
     stored: list[Observation] = []
     with transaction.atomic():
         _lock(str(customer_id))
