@@ -98,6 +98,16 @@ class ExtractedMessage(models.Model):
         return f"extracted {self.message_id}"
 
 
+class ConversationExtraction(models.Model):
+    """The conversation's end-of-conversation LLM extraction is stored (it runs once)."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"LLM extraction of {self.conversation_id}"
+
+
 class ApiToken(models.Model):
     name = models.CharField(max_length=100, unique=True)
     # Only a SHA-256 of the token is stored; the token is shown once, when created.

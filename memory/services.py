@@ -23,7 +23,7 @@ from .extraction import (
     extraction_messages,
     parse_llm_extraction,
 )
-from .models import ApiToken, CustomerProfile, ExtractedMessage, Observation
+from .models import ApiToken, ConversationExtraction, CustomerProfile, ExtractedMessage, Observation
 
 logger = logging.getLogger(__name__)
 
@@ -206,20 +206,25 @@ def _llm_for(conversation: Conversation):
     return provider_for(provider)
 
 
-def _candidates(conversation: Conversation, utterances: list[Utterance]) -> list[Candidate]:
-    """With a configured LLM, its JSON extraction; offline (or when the LLM fails), patterns and sentences."""
+def _llm_candidates(conversation: Conversation, utterances: list[Utterance]) -> list[Candidate] | None:
+    """The configured LLM's JSON extraction over the whole conversation; None offline or when it fails."""
     llm = _llm_for(conversation)
-    if llm is not None:
-        from conversations.llm.base import LLMError, complete
+    if llm is None or not utterances:
+        return None
+    from conversations.llm.base import LLMError, complete
 
-        try:
-            completion = asyncio.run(complete(llm, extraction_messages(utterances)))
-            return parse_llm_extraction(completion.text, utterances)
-        except (LLMError, ValueError) as exc:  # jsonschema's ValidationError is a ValueError too
-            logger.warning(
-                "conversation %s: LLM extraction failed (%s); using patterns", conversation.id, exc
-            )
-    return extract_offline(utterances)
+    try:
+        completion = asyncio.run(complete(llm, extraction_messages(utterances)))
+        return parse_llm_extraction(completion.text, utterances)
+    except (LLMError, ValueError) as exc:  # jsonschema's ValidationError is a ValueError too
+        logger.warning("conversation %s: LLM extraction failed (%s); keeping patterns", conversation.id, exc)
+        return None
+
+
+def _extractable(conversation_id: uuid.UUID):
+    return Message.objects.filter(
+        conversation_id=conversation_id, role__in=[Message.Role.CUSTOMER, Message.Role.AI, Message.Role.AGENT]
+    ).order_by("created_at")
 
 
 def extract_observations(
@@ -227,27 +232,30 @@ def extract_observations(
 ) -> int:
     """Extract, embed and store observations from the conversation's not-yet-extracted messages.
 
-    Idempotent and retry-safe: messages are marked extracted in the same transaction that stores
-    their observations, so a second run (or a retry after a killed worker) adds nothing.
-    Returns the number of messages extracted.
+    Every turn: patterns and sentences (fast, no LLM cost, so the next turn already knows). When
+    the conversation ends (`final`): the customer's sentiment and, with an LLM provider, its JSON
+    extraction over the whole conversation, which replaces the sentence observations it covers.
+    Idempotent and retry-safe: markers are written in the transaction that stores the observations,
+    so a second run (or a retry after a killed worker) adds nothing. Returns the messages extracted.
     """
     conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation_id)
+    speakers = speakers or {}
     pending = list(
-        Message.objects.filter(
-            conversation_id=conversation_id,
-            role__in=[Message.Role.CUSTOMER, Message.Role.AI, Message.Role.AGENT],
-        )
-        .exclude(
+        _extractable(conversation_id).exclude(
             id__in=ExtractedMessage.objects.filter(message__conversation_id=conversation_id).values(
                 "message_id"
             )
         )
-        .order_by("created_at")
     )
-    speakers = speakers or {}
-    candidates = _candidates(conversation, [_utterance(m, speakers.get(m.external_id, "")) for m in pending])
+    candidates = extract_offline([_utterance(m, speakers.get(m.external_id, "")) for m in pending])
+    from_llm = None
     if final:
         candidates.extend(_sentiment(conversation))
+        if not ConversationExtraction.objects.filter(conversation=conversation).exists():
+            everything = [
+                _utterance(m, speakers.get(m.external_id, "")) for m in _extractable(conversation_id)
+            ]
+            from_llm = _llm_candidates(conversation, everything)
     with transaction.atomic():
         _lock(str(conversation.customer_id))
         done = set(
@@ -265,9 +273,33 @@ def extract_observations(
         ExtractedMessage.objects.bulk_create(
             [ExtractedMessage(message=m) for m in pending], ignore_conflicts=True
         )
+        if from_llm is not None:
+            _, created = ConversationExtraction.objects.get_or_create(conversation=conversation)
+            if created:
+                _replace_sentences(conversation, from_llm)
         if not candidates:
             reconcile_profile(customer_id=conversation.customer_id)
     return len(pending)
+
+
+def _replace_sentences(conversation: Conversation, from_llm: list[Candidate]) -> None:
+    """Store the LLM's observations; drop the sentence observations whose messages they cover."""
+    stored = record_observations(
+        customer_id=conversation.customer_id, candidates=from_llm, conversation_id=conversation.id
+    )
+    covered = sorted({s for c in from_llm for s in c.source_ids})
+    Observation.objects.filter(
+        conversation=conversation,
+        trait="",
+        kind__in=[
+            Observation.Kind.FACT,
+            Observation.Kind.PREFERENCE,
+            Observation.Kind.ISSUE,
+            Observation.Kind.INTENT,
+        ],
+        message_external_ids__contained_by=covered,
+    ).exclude(id__in=[o.id for o in stored]).delete()
+    reconcile_profile(customer_id=conversation.customer_id)
 
 
 def _sentiment(conversation: Conversation) -> list[Candidate]:

@@ -94,45 +94,64 @@ def test_closing_a_conversation_extracts_and_records_the_customers_frustration(
     assert CustomerProfile.objects.get(customer=fay).summary.startswith("Fay")
 
 
-def test_llm_provider_extracts_with_a_json_schema_prompt(openai_use_case, fake_openai):
-    gus = customer("Gus")
-    talk = conversation_with(gus, "hey, I'm vegan and my email is gus@example.com")
+def test_each_turn_is_extracted_offline_without_calling_the_llm(openai_use_case, fake_openai):
+    talk = conversation_with(customer("Gus"), "I'm vegan and my email is gus@example.com")
     Conversation.objects.filter(id=talk.id).update(use_case=openai_use_case)
-    source = Message.objects.get(conversation=talk).external_id
+    services.extract_observations(conversation_id=talk.id)
+    assert fake_openai.requests == []
+    assert Observation.objects.filter(trait="email").exists()
+
+
+def test_at_the_end_the_llm_extracts_with_a_json_schema_prompt_once(openai_use_case, fake_openai):
+    gus = customer("Gus")
+    talk = conversation_with(gus, "hey, I'm vegan and I love spicy food", "my email is gus@example.com")
+    Conversation.objects.filter(id=talk.id).update(use_case=openai_use_case)
+    first, second = (
+        Message.objects.filter(conversation=talk).order_by("created_at").values_list("external_id", flat=True)
+    )
+    services.extract_observations(conversation_id=talk.id)  # the turns, offline
     fake_openai.script(
         Reply(
             text=json.dumps(
                 {
                     "observations": [
-                        {"text": "Gus is vegan.", "kind": "preference", "source_ids": [source]},
+                        {
+                            "text": "Gus is vegan and likes spicy food.",
+                            "kind": "preference",
+                            "source_ids": [first],
+                        },
                         {
                             "text": "Gus's email is gus@example.com.",
                             "kind": "fact",
                             "trait": "email",
                             "value": "gus@example.com",
-                            "source_ids": [source],
+                            "source_ids": [second],
                         },
                     ]
                 }
             )
         )
     )
-    services.extract_observations(conversation_id=talk.id)
+    services.extract_observations(conversation_id=talk.id, final=True)
+    services.extract_observations(conversation_id=talk.id, final=True)  # a retried close: no second LLM pass
+    assert len(fake_openai.requests) == 1
     prompt = fake_openai.requests[0]["messages"]
-    assert '"observations"' in prompt[0]["content"] and source in prompt[1]["content"]
-    assert sorted(Observation.objects.values_list("text", flat=True)) == [
-        "Gus is vegan.",
-        "Gus's email is gus@example.com.",
-    ]
+    assert '"observations"' in prompt[0]["content"] and first in prompt[1]["content"]
+    texts = set(Observation.objects.filter(customer=gus).values_list("text", flat=True))
+    assert "Gus is vegan and likes spicy food." in texts
+    assert "hey, I'm vegan and I love spicy food" not in texts, (
+        "the LLM's observation replaces the raw sentence"
+    )
     assert profile_for(customer_id=gus.id)["traits"]["email"] == "gus@example.com"
 
 
-def test_malformed_llm_extraction_falls_back_to_patterns(openai_use_case, fake_openai):
+def test_malformed_llm_extraction_keeps_the_pattern_observations(openai_use_case, fake_openai):
     hal = customer("Hal")
     talk = conversation_with(hal, "My new address is 7 Elm Road, Austin 73301.")
     Conversation.objects.filter(id=talk.id).update(use_case=openai_use_case)
     fake_openai.script(Reply(text="Sure! Here are the observations: the customer moved."))
-    services.extract_observations(conversation_id=talk.id)
+    services.extract_observations(conversation_id=talk.id, final=True)
+    assert len(fake_openai.requests) == 1
     assert profile_for(customer_id=hal.id)["traits"]["address"] == "7 Elm Road, Austin 73301"
 
 
