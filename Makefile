@@ -29,7 +29,7 @@ test: $(STAMP) services lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP) services
-	@for b in bench/*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "==> $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .baton

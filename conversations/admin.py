@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from . import services
 from .actions.admin import ActionInvocationInline, CustomerVerificationInline
 from .models import Conversation, Customer, Identity, LLMProvider, Message, TwilioMessage, UseCase
 
@@ -16,6 +17,17 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ("__str__", "external_id", "identity_list", "created_at")
     search_fields = ("display_name", "external_id", "identities__address")
     inlines = [IdentityInline]
+    actions = ["merge_into_oldest"]
+
+    @admin.action(description="Merge selected customers into the oldest (identities, conversations, memory)")
+    def merge_into_oldest(self, request, queryset) -> None:
+        customers = list(queryset.order_by("created_at"))
+        if len(customers) < 2:
+            self.message_user(request, "Select at least two customers to merge.", messages.ERROR)
+            return
+        survivor, merged = customers[0], customers[1:]
+        services.merge_customers(survivor=survivor, merged=merged)
+        self.message_user(request, f"Merged {len(merged)} customer(s) into {survivor}.", messages.SUCCESS)
 
     @admin.display(description="identities")
     def identity_list(self, obj: Customer) -> str:

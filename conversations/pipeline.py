@@ -53,6 +53,10 @@ def accept_customer_message(inbound: Inbound) -> Accepted:
                 conversation.refresh_from_db()
     if received.created and (conversation.shadow or conversation.status == Conversation.Status.WITH_AGENT):
         _enqueue_ai_draft(conversation, received.message)
+    if received.created:
+        from memory.tasks import enqueue_extraction
+
+        enqueue_extraction(received.conversation.id)
     return Accepted(
         message=received.message,
         conversation=conversation,

@@ -59,15 +59,28 @@ class TurnContext:
 
 
 def turn_context(conversation_id: uuid.UUID) -> TurnContext:
-    """Everything an AI turn reads, in one place (two queries plus history)."""
+    """Everything an AI turn reads, in one place: conversation, history and what memory recalls."""
     conversation = Conversation.objects.select_related("customer", "use_case__llm_provider").get(
         id=conversation_id
     )
     use_case = conversation.use_case
+    recent = history(conversation_id)
     return TurnContext(
         conversation=conversation,
         customer=conversation.customer,
         use_case=use_case,
         provider=use_case.llm_provider if use_case else None,
-        history=history(conversation_id),
+        history=recent,
+        extra_system=_memory_sections(conversation, recent),
     )
+
+
+def _memory_sections(conversation: Conversation, recent: list[Message]) -> list[str]:
+    """The profile and the observations recalled for the latest customer message (memory layer)."""
+    from memory.selectors import context_for_turn
+
+    latest = next((m.text for m in reversed(recent) if m.role == Message.Role.CUSTOMER), "")
+    memory = context_for_turn(
+        customer_id=conversation.customer_id, query=latest, conversation_id=conversation.id
+    )
+    return [memory.section] if memory.section else []

@@ -275,6 +275,10 @@ def set_conversation_state(
         fields.append("closed_at")
     conversation.save(update_fields=fields)
     _publish_conversation_changed(conversation)
+    if status == Conversation.Status.CLOSED:
+        from memory.tasks import enqueue_extraction
+
+        enqueue_extraction(conversation.id, final=True)
     return conversation
 
 
@@ -296,3 +300,30 @@ def close_conversation(*, conversation: Conversation, outcome: str) -> Conversat
         transaction.on_commit(lambda: metrics.CONVERSATIONS_CLOSED.labels(**labels).inc())
     logger.info("conversation %s closed: %s", conversation.id, outcome)
     return conversation
+
+
+def merge_customers(*, survivor: Customer, merged: list[Customer]) -> Customer:
+    """Fold `merged` customers into `survivor`: identities, conversations, observations and profile move.
+
+    The merged customers stay as empty records pointing to the survivor (`merged_into`).
+    """
+    from memory.services import merge_customer_memory
+
+    with transaction.atomic():
+        for other in merged:
+            if other.pk == survivor.pk:
+                continue
+            Identity.objects.filter(customer=other).update(customer=survivor)
+            Conversation.objects.filter(customer=other).update(customer=survivor)
+            merge_customer_memory(survivor_id=survivor.pk, merged_id=other.pk)
+            other.merged_into = survivor
+            if other.external_id and not survivor.external_id:
+                survivor.external_id, other.external_id = other.external_id, None
+                other.save(update_fields=["external_id"])
+                survivor.save(update_fields=["external_id", "updated_at"])
+            if other.display_name and not survivor.display_name:
+                survivor.display_name = other.display_name
+                survivor.save(update_fields=["display_name", "updated_at"])
+            other.save(update_fields=["merged_into", "updated_at"])
+    logger.info("merged customers %s into %s", [str(m.pk) for m in merged], survivor.pk)
+    return survivor

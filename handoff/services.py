@@ -848,15 +848,14 @@ def send_agent_reply(*, handoff_id: int, agent, text: str, draft_id: int | None 
 
 def add_agent_note(*, conversation_id: uuid.UUID, agent, text: str):
     """Save an agent's note about the customer into their memory, recalled like any observation."""
-    from memory.extraction import Candidate
-
     from memory import services as memory_services
 
     text = (text or "").strip()
     if not text:
         raise ValueError("a note needs text")
     conversation = Conversation.objects.get(id=conversation_id)
-    note = Candidate(text=text[:1000], kind="fact", confidence=1.0, at=timezone.now(), source_ids=[])
-    return memory_services.record_observations(
-        customer_id=conversation.customer_id, candidates=[note], conversation_id=conversation_id
+    return memory_services.add_observations(
+        customer_id=conversation.customer_id,
+        items=[{"text": text[:1000], "kind": "fact", "confidence": 1.0}],
+        conversation_id=conversation_id,
     )

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("api/memory/recall", views.recall, name="memory-recall"),
+    path("api/memory/observations", views.add_observations, name="memory-observations"),
+]

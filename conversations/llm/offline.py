@@ -200,6 +200,36 @@ class State:
         return False
 
 
+_MEMORY_SECTION = re.compile(r"^# What we know about this customer\n(.*?)(?=\n\n|\Z)", re.M | re.S)
+_ASKS_ORDER = re.compile(r"\b(my|last|latest|recent) (order|purchase)\b", re.I)
+_ASKS_ADDRESS = re.compile(r"\b(address|ship(ping)? to|deliver(ed|y)? to|where do i live)\b", re.I)
+
+
+def split_memory(system_text: str) -> tuple[str, dict[str, str]]:
+    """The system text without the memory section, and that section's known facts by lowercase label."""
+    match = _MEMORY_SECTION.search(system_text)
+    if not match:
+        return system_text, {}
+    facts = {}
+    for line in match.group(1).splitlines():
+        if line.startswith("Returning customer"):
+            facts["returning"] = line
+        elif ": " in line and not line.startswith("- "):
+            label, value = line.split(": ", 1)
+            facts[label.lower()] = value
+    return system_text[: match.start()] + system_text[match.end() :], facts
+
+
+def from_memory(text: str, facts: dict[str, str]) -> str:
+    """What memory already answers in the customer's words: their last order, their address."""
+    said = []
+    if _ASKS_ORDER.search(text) and facts.get("last order") and not re.search(r"#?W\d{6}", text):
+        said.append(f"I can see your last order with us is {facts['last order']}.")
+    if _ASKS_ADDRESS.search(text) and facts.get("address"):
+        said.append(f"The address we have on file for you is {facts['address']}.")
+    return " ".join(said)
+
+
 class OfflineEngine:
     name = "offline"
     model = MODEL_NAME
@@ -222,14 +252,17 @@ class OfflineEngine:
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> tuple[str, ToolCall | None]:
         state = State.read(messages, tools)
+        _, memory = split_memory(state.system)
         text = state.last_customer
         if state.results and state.results[-1].name == HANDOFF_TOOL:
             return "", None
         if asks_for_human(text) and HANDOFF_TOOL in state.tools:
             return "", _call(HANDOFF_TOOL, {"reason": "customer_request"})
         if not text or _GREETING.match(text):
+            name = f", {memory['name'].split()[0]}" if memory.get("name") else ""
             return (
-                "Hello! I'm Baton's automated assistant. Tell me what you need and I'll help, "
+                (f"Welcome back{name}! " if memory.get("returning") else "Hello! ")
+                + "I'm Baton's automated assistant. Tell me what you need and I'll help, "
                 "or ask for a person at any time.",
                 None,
             )
@@ -237,8 +270,11 @@ class OfflineEngine:
         if intent is None:
             if _NEGATIVE.match(text) and state.last_ai_asked(len(state.customer_turns) - 1):
                 return "Alright, I haven't changed anything.", None
-            answer = best_matching_sentences(text, state.system)
-            return (" ".join(answer), None) if answer else (FALLBACK, None)
+            answer = best_matching_sentences(text, _knowledge(state.system))
+            known = from_memory(text, memory)
+            if known or answer:
+                return " ".join([known, *answer]).strip(), None
+            return FALLBACK, None
         tool, window = intent
         if _NEGATIVE.match(text) and state.last_ai_asked(len(state.customer_turns) - 1):
             return "Alright, I haven't changed anything.", None
@@ -272,7 +308,8 @@ class OfflineEngine:
 
 def _knowledge(system: str) -> str:
     """The use case's own instructions: the system text before the sections the runtime adds."""
-    return re.split(r"^# (Verified customer|Changes already made|Customer)\b", system, flags=re.M)[0]
+    instructions = re.split(r"^# (Verified customer|Changes already made|Customer)\b", system, flags=re.M)[0]
+    return split_memory(instructions)[0]  # what memory recalls is the customer's words, not instructions
 
 
 def _call(name: str, arguments: dict[str, Any]) -> ToolCall:

@@ -1,6 +1,7 @@
 """A faithful OpenAI-compatible Chat Completions server on loopback, for tests and benchmarks.
 
-It streams Server-Sent Events exactly as the real API does (`chat.completion.chunk` objects,
+It also serves `/v1/embeddings` (deterministic bag-of-words vectors of the requested `dimensions`,
+in the API's response shape). It streams Server-Sent Events exactly as the real API does (`chat.completion.chunk` objects,
 tool-call deltas split across chunks, a usage chunk, `data: [DONE]`), and can be scripted to
 answer with text, tool calls, an HTTP error, a delay (for timeouts) or malformed arguments.
 """
@@ -41,6 +42,7 @@ class FakeOpenAI:
         self.replies: list[Reply] = []
         self.default = default or Reply(text="Hello from the fake model.")
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -81,6 +83,9 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.endswith("/embeddings"):
+                    self._embeddings(body)
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self._json(
                         404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}}
@@ -101,6 +106,44 @@ class FakeOpenAI:
                     self._stream(body, reply)
                 else:
                     self._json(200, self._completion(body, reply))
+
+            def _embeddings(self, body: dict) -> None:
+                with fake._lock:
+                    fake.embedding_requests.append(body)
+                    fake.headers.append(dict(self.headers))
+                inputs = body.get("input")
+                inputs = [inputs] if isinstance(inputs, str) else inputs
+                if not isinstance(inputs, list) or not inputs or not body.get("model"):
+                    self._json(
+                        400,
+                        {
+                            "error": {
+                                "message": "input and model are required",
+                                "type": "invalid_request_error",
+                            }
+                        },
+                    )
+                    return
+                dimensions = int(body.get("dimensions") or 1536)
+                self._json(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {
+                                "object": "embedding",
+                                "index": i,
+                                "embedding": bag_of_words_vector(text, dimensions),
+                            }
+                            for i, text in enumerate(inputs)
+                        ],
+                        "model": body["model"],
+                        "usage": {
+                            "prompt_tokens": sum(len(t.split()) for t in inputs),
+                            "total_tokens": sum(len(t.split()) for t in inputs),
+                        },
+                    },
+                )
 
             def _json(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
@@ -228,3 +271,16 @@ def _usage(reply: Reply) -> dict:
 def _pieces(text: str) -> list[str]:
     words = text.split(" ")
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words) if w or i < len(words) - 1]
+
+
+def bag_of_words_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector: texts sharing words point in similar directions."""
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * dimensions
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dimensions] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]

@@ -128,6 +128,20 @@ class TestDeskActions:
         )
         assert client.post(f"/desk/handoffs/{handoff.pk}/resolve", {"outcome": "bogus"}).status_code == 400
 
+    def test_agent_note_is_recalled_from_the_customers_memory(self, offline_use_case):
+        from memory.selectors import recall
+
+        alex = make_staff("alex")
+        _, handoff = escalated_conversation()
+        client = client_for(alex)
+        client.post(f"/desk/handoffs/{handoff.pk}/accept")
+        url = f"/desk/conversations/{handoff.conversation_id}/notes"
+        assert client.post(url, {"text": "Prefers a call back after 6pm"}).status_code == 200
+        assert client.post(url, {"text": "  "}).status_code == 400
+        customer_id = Conversation.objects.get(id=handoff.conversation_id).customer_id
+        recalled = recall(customer_id=customer_id, query="when can we call them back?", k=3)
+        assert recalled and recalled[0].text == "Prefers a call back after 6pm"
+
     def test_hand_back_returns_the_conversation_to_the_ai(self, offline_use_case):
         alex = make_staff("alex")
         _, handoff = escalated_conversation()

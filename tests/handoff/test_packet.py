@@ -65,7 +65,10 @@ async def test_packet_carries_the_whole_conversation_after_a_multi_turn_chat(off
     assert {"channel": "email", "address": "ada@example.com", "verified": False} in packet["customer"][
         "identities"
     ]
-    assert packet["profile"] == {"traits": {}, "summary": ""} and packet["observations"] == []
+    # Memory extracted from this very conversation is already in the packet.
+    assert packet["profile"]["traits"]["last_order"] == "#W2611340"
+    assert "Ada Lovelace" in packet["profile"]["summary"]
+    assert any("#W2611340" in o["text"] for o in packet["observations"])
     assert packet["summary"]["status"] == "ready" and packet["summary"]["source"] == "offline-extractive"
     assert "#W2611340" in packet["summary"]["text"] and "real person" in packet["summary"]["text"]
     assert {s["label"] for s in packet["signals"]} == {"asks_for_human"}
