@@ -62,7 +62,7 @@ def main() -> int:
     from handoff import selectors, services
     from handoff.defaults import seed_handoff_defaults
     from handoff.models import Operator
-    from handoff.semantic import warm_up
+    from memory.embeddings import warm_up
 
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "baton_bench_handoff"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

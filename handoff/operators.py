@@ -172,7 +172,7 @@ def run_sentiment(operator: Operator, view: MessageView) -> list[Finding]:
 
 
 def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
-    from . import semantic
+    from memory import embeddings as semantic
 
     config = operator.config
     if len(view.text.split()) < int(config.get("min_words", 1)):

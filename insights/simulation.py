@@ -153,7 +153,8 @@ async def simulate_conversation(
                 handed_off = True
                 break
     finally:
-        await chat.disconnect()
+        # The consumer lets a running AI turn finish before it closes (see ChatConsumer.disconnect).
+        await chat.disconnect(timeout=35)
     outcome = await database_sync_to_async(_finish)(
         conversation_id=conversation_id,
         arm=arm,

@@ -1,5 +1,4 @@
 import sys
-import threading
 
 from django.apps import AppConfig
 
@@ -17,5 +16,6 @@ class MemoryConfig(AppConfig):
             return
         from .embeddings import warm_up
 
-        # In the background: the server starts listening at once; the first turn waits only if it is early.
-        threading.Thread(target=warm_up, name="embedding-warm-up", daemon=True).start()
+        # Before serving: loading the model holds the interpreter for seconds, which would stall
+        # every open websocket if it happened on the first customer message.
+        warm_up()

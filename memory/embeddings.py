@@ -1,7 +1,9 @@
-"""The one embedding function: local MiniLM (default, no network) or an OpenAI-compatible `/embeddings`.
+"""The one embedding module: local MiniLM (default, no network) or an OpenAI-compatible `/embeddings`.
 
 `embed(texts)` is used for storage and `embed_query(text)` (cached) for recall. Vectors are
-384-dimensional and L2-normalised, so cosine distance is what pgvector compares.
+384-dimensional and L2-normalised, so cosine distance is what pgvector compares. Semantic
+operators and the offline engine compare short texts with `similarity` / `max_similarity`, always
+on the local model (they run before every AI turn and must not wait on a network).
 """
 
 import logging
@@ -11,6 +13,7 @@ import time
 import warnings
 from functools import lru_cache
 
+import numpy as np
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -93,19 +96,7 @@ def embed(texts: list[str]) -> list[list[float]]:
         return []
     if _config().get("backend") == "openai":
         return _embed_remote(texts)
-    model = _local_model()
-    with _lock:  # the model is not safe to call from two threads at once
-        # int8 activations are scaled per batch: one text at a time keeps a text's vector the same whether
-        # stored or queried, and is as fast as batching here (~6 ms per text).
-        batch_size = 1 if _config().get("quantize", True) else 64
-        vectors = model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-    return [v.tolist() for v in vectors]
+    return [v.tolist() for v in _encode_local(texts)]
 
 
 @lru_cache(maxsize=2048)
@@ -118,7 +109,45 @@ def embed_query(text: str) -> list[float]:
     return list(_cached_query(text.strip(), _config().get("backend", "local")))
 
 
+def _encode_local(texts: list[str]) -> np.ndarray:
+    model = _local_model()
+    with _lock:  # the model is not safe to call from two threads at once
+        # int8 activations are scaled per batch: one text at a time keeps a text's vector the same
+        # whether stored or queried, and is as fast as batching here (~6 ms per text).
+        batch_size = 1 if _config().get("quantize", True) else 64
+        return model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+@lru_cache(maxsize=8192)
+def _local_vector(text: str) -> np.ndarray:
+    return _encode_local([text])[0]
+
+
+def local_vectors(texts: list[str]) -> np.ndarray:
+    """Unit vectors of `texts` (rows) from the local model; each distinct text is encoded once per process."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.vstack([_local_vector(t) for t in texts])
+
+
+def similarity(query: str, candidates: list[str]) -> list[float]:
+    """Cosine similarity of `query` to each candidate (local model)."""
+    if not candidates:
+        return []
+    return (local_vectors(candidates) @ local_vectors([query])[0]).tolist()
+
+
+def max_similarity(text: str, others: list[str]) -> float:
+    """The highest cosine similarity of `text` to any of `others`; 0.0 when there are none."""
+    return max(similarity(text, others), default=0.0)
+
+
 def warm_up() -> None:
     """Load the local model (and run it once) so the first customer turn does not wait for it."""
-    if _config().get("backend") != "openai":
-        embed(["warm up"])
+    local_vectors(["warm up"])

@@ -5,6 +5,15 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.live_server import running_daphne
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_model_loaded():
+    """Load the embedding model once, as a server does before serving: loading it mid-test holds the
+    interpreter for seconds, and the event loop's Redis reads time out meanwhile."""
+    from memory.embeddings import warm_up
+
+    warm_up()
+
+
 @pytest.fixture(autouse=True)
 def _flush_test_redis():
     """Each test starts with an empty channel layer database (Redis db 9, tests only)."""

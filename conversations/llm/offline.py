@@ -282,7 +282,7 @@ class OfflineEngine:
 
     def _intent(self, state: State) -> tuple[dict[str, Any], str] | None:
         """The tool the customer is asking for and the words since they asked (walking back over answers)."""
-        from .semantic import similarity
+        from memory.embeddings import similarity
 
         candidates = [t for n, t in state.tools.items() if n != HANDOFF_TOOL and not _is_identify(t)]
         if not candidates:

@@ -8,10 +8,10 @@ def demo_store(live_daphne, settings):
     The embedding model is loaded first, as a server does at start: importing it mid-conversation
     holds the interpreter for seconds.
     """
-    from conversations.llm import semantic
     from deskapp.seed import seed_demo
+    from memory.embeddings import warm_up
 
-    semantic.embed(["warm up"])
+    warm_up()
     seed_demo()
     settings.DEMOSTORE_BASE_URL = f"http://{live_daphne}/demostore/api"
     return live_daphne

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import threading
 import time
 
 from django.conf import settings
@@ -32,11 +31,11 @@ class Command(BaseCommand):
         if not options["no_seed"]:
             seed_demo()
             self.stdout.write("demo seeded")
-        # Load the offline engine's embedding model before serving: importing it mid-conversation
-        # holds the interpreter for seconds and starves open websockets.
-        from conversations.llm import semantic
+        # Load the embedding model before serving: importing it mid-conversation holds the
+        # interpreter for seconds and starves open websockets.
+        from memory.embeddings import warm_up
 
-        semantic.embed(["warm up"])
+        warm_up()
         self.stdout.write("embedding model loaded")
         worker = None
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
@@ -64,10 +63,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
             )
-        # Semantic operators need the embedding model; load it while the server starts, not on the first message.
-        from handoff.semantic import warm_up
-
-        threading.Thread(target=warm_up, name="warm-up-embeddings", daemon=True).start()
         if not options["no_seed"]:
             # After the worker starts, so shadow drafts queued by the simulation are written.
             self.offer_traffic(options["simulate"])
