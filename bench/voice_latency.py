@@ -21,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings_test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
 os.environ["BENCH_OPENAI_KEY"] = "sk-bench"
+# As deployed, memory extraction runs off the reply path (a worker, or a background thread).
+os.environ["BATON_BACKGROUND_INLINE"] = "0"
 
 import django  # noqa: E402
 

@@ -98,6 +98,8 @@ else:
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL or os.environ.get("BATON_CELERY_EAGER") == "1"
+# Without a worker, memory extraction runs on a background thread (off the reply path); "1" runs it inline.
+BATON_BACKGROUND_INLINE = os.environ.get("BATON_BACKGROUND_INLINE") == "1"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

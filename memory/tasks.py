@@ -1,9 +1,11 @@
 """Celery tasks of the memory app: take ids, load, call a service."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.conf import settings
+from django.db import OperationalError, close_old_connections, transaction
 
 from . import services
 from .embeddings import EmbeddingError
@@ -21,6 +23,24 @@ def extract_observations(conversation_id: str, final: bool = False) -> int:
     return services.extract_observations(conversation_id=uuid.UUID(conversation_id), final=final)
 
 
+_in_process = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-extraction")
+
+
+def _extract_in_background(conversation_id: str, final: bool) -> None:
+    try:
+        extract_observations.apply(args=(conversation_id, final))
+    finally:
+        close_old_connections()
+
+
 def enqueue_extraction(conversation_id: uuid.UUID, *, final: bool = False) -> None:
-    """Run extraction once the current transaction commits (ids only; the worker loads the rest)."""
-    transaction.on_commit(lambda: extract_observations.delay(str(conversation_id), final))
+    """Run extraction once the current transaction commits (ids only; the worker loads the rest).
+
+    Without a worker (no REDIS_URL) it runs on one background thread, in order, so it never sits
+    between a customer's message and the AI's answer; tests run it inline to assert on it.
+    """
+    args = (str(conversation_id), final)
+    if settings.CELERY_TASK_ALWAYS_EAGER and not settings.BATON_BACKGROUND_INLINE:
+        transaction.on_commit(lambda: _in_process.submit(_extract_in_background, *args))
+    else:
+        transaction.on_commit(lambda: extract_observations.delay(*args))
