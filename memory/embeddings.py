@@ -99,14 +99,21 @@ def embed(texts: list[str]) -> list[list[float]]:
     return [v.tolist() for v in _encode_local(texts)]
 
 
-@lru_cache(maxsize=2048)
-def _cached_query(text: str, backend: str) -> tuple[float, ...]:
-    return tuple(embed([text])[0])
-
-
 def embed_query(text: str) -> list[float]:
-    """The vector of a recall query; repeated queries are served from a per-process cache."""
-    return list(_cached_query(text.strip(), _config().get("backend", "local")))
+    """The vector of a recall query; repeated texts are served from a per-process cache.
+
+    With the local model it shares the operators' cache, so a customer message is encoded once
+    for both the semantic operators and recall.
+    """
+    text = text.strip()
+    if _config().get("backend") == "openai":
+        return list(_cached_remote_query(text))
+    return _local_vector(text).tolist()
+
+
+@lru_cache(maxsize=2048)
+def _cached_remote_query(text: str) -> tuple[float, ...]:
+    return tuple(_embed_remote([text])[0])
 
 
 def _encode_local(texts: list[str]) -> np.ndarray:

@@ -30,9 +30,9 @@ def remote_embeddings(settings, fake_openai, monkeypatch):
         "api_key_env": "FAKE_EMBEDDINGS_KEY",
         "dimensions": 384,
     }
-    embeddings._cached_query.cache_clear()
+    embeddings._cached_remote_query.cache_clear()
     yield fake_openai
-    embeddings._cached_query.cache_clear()
+    embeddings._cached_remote_query.cache_clear()
 
 
 @pytest.mark.django_db
