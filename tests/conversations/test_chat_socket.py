@@ -159,3 +159,13 @@ async def test_llm_failure_gives_a_holding_reply_and_escalates(openai_use_case, 
     after = REGISTRY.get_sample_value("baton_llm_errors_total", {"provider": "fake-openai"})
     assert after == before + 1
     await chat.disconnect()
+
+
+async def test_an_idle_socket_stays_open_and_answers_after_a_pause(offline_use_case):
+    # The channel layer blocks 5 s per receive; a client-side read deadline at 5 s used to drop idle sockets.
+    session = await database_sync_to_async(start_chat)()
+    chat = await connect_chat(session["token"])
+    assert await chat.receive_nothing(timeout=7)
+    frames = await say(chat, "Is shipping free?", "idle-1")
+    assert frames[-1]["role"] == "ai" and "free" in frames[-1]["text"]
+    await chat.disconnect()
