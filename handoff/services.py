@@ -605,6 +605,31 @@ def _display_name(user: AbstractUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _publish_handoff_change(handoff: Handoff, status: str, *, customer: bool, agent=None) -> None:
+    """Tell staff groups (and, when `customer`, the customer's socket) that a handoff changed."""
+    name = _display_name(agent) if agent else None
+    if customer:
+        send_event_on_commit(
+            [conversation_group(handoff.conversation_id)],
+            event_types.HANDOFF_CHANGED,
+            {"status": status, "agent": name},
+        )
+    staff = [supervisors_group(), conversation_staff_group(handoff.conversation_id)]
+    if handoff.queue_id:
+        staff.append(queue_group(handoff.queue_id))
+    send_event_on_commit(
+        staff,
+        event_types.HANDOFF_CHANGED,
+        {
+            "status": status,
+            "agent": name,
+            "agent_id": agent.pk if agent else None,
+            "handoff_id": handoff.pk,
+            "conversation_id": str(handoff.conversation_id),
+        },
+    )
+
+
 def accept_handoff(*, handoff_id: int, agent: AbstractUser) -> Handoff:
     """The agent takes a queued handoff; exactly one agent wins a race (a conditional UPDATE).
 
@@ -632,26 +657,7 @@ def accept_handoff(*, handoff_id: int, agent: AbstractUser) -> Handoff:
             status=Conversation.Status.WITH_AGENT,
             handler=Conversation.Handler.HUMAN,
         )
-        name = _display_name(agent)
-        send_event_on_commit(
-            [conversation_group(conversation.id)],
-            event_types.HANDOFF_CHANGED,
-            {"status": "accepted", "agent": name},
-        )
-        staff = [supervisors_group(), conversation_staff_group(conversation.id)]
-        if handoff.queue_id:
-            staff.append(queue_group(handoff.queue_id))
-        send_event_on_commit(
-            staff,
-            event_types.HANDOFF_CHANGED,
-            {
-                "status": "accepted",
-                "agent": name,
-                "agent_id": agent.pk,
-                "handoff_id": handoff.pk,
-                "conversation_id": str(conversation.id),
-            },
-        )
+        _publish_handoff_change(handoff, "accepted", customer=True, agent=agent)
     return handoff
 
 
@@ -736,30 +742,6 @@ __all__ = [
 
 
 # --- the desk: hand back, take over, reassign, copilot drafts -------------------------------------
-
-
-def _publish_handoff_change(handoff: Handoff, status: str, *, customer: bool, agent=None) -> None:
-    name = _display_name(agent) if agent else None
-    if customer:
-        send_event_on_commit(
-            [conversation_group(handoff.conversation_id)],
-            event_types.HANDOFF_CHANGED,
-            {"status": status, "agent": name},
-        )
-    staff = [supervisors_group(), conversation_staff_group(handoff.conversation_id)]
-    if handoff.queue_id:
-        staff.append(queue_group(handoff.queue_id))
-    send_event_on_commit(
-        staff,
-        event_types.HANDOFF_CHANGED,
-        {
-            "status": status,
-            "agent": name,
-            "agent_id": agent.pk if agent else None,
-            "handoff_id": handoff.pk,
-            "conversation_id": str(handoff.conversation_id),
-        },
-    )
 
 
 def hand_back_to_ai(*, handoff_id: int, agent) -> Handoff:
