@@ -7,12 +7,11 @@ Drafts go to staff groups only; `conversation_group` (the customer's socket) nev
 import logging
 import uuid
 
-from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
 
 from conversations import selectors as conversation_selectors
 from conversations.llm import LLMError, provider_for
-from conversations.llm.base import complete
+from conversations.llm.base import complete_sync
 from conversations.llm.offline import HANDOFF_TOOL
 from conversations.models import Message
 from conversations.runtime import build_prompt, tools_for
@@ -61,7 +60,7 @@ def record_ai_draft(
     provider_name = context.provider.name if context.provider else "offline"
     try:
         llm = provider_for(context.provider)
-        completion = async_to_sync(complete)(llm, build_prompt(context), tools_for(context))
+        completion = complete_sync(llm, build_prompt(context), tools_for(context))
     except LLMError as exc:
         logger.warning("conversation %s: shadow draft failed: %s", conversation_id, exc)
         metrics.LLM_ERRORS.labels(provider=provider_name).inc()

@@ -4,11 +4,9 @@ Each kind is one function taking the Operator row (its `config` from admin) and 
 `services.observe_customer_message` / `observe_ai_message` store the findings as signals.
 """
 
-import asyncio
 import json
 import logging
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,28 +197,6 @@ def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
 # --- generative ----------------------------------------------------------------------------------
 
 
-def run_coroutine(coroutine) -> Any:
-    """Run `coroutine` to completion from sync code, in a fresh thread when this one has a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coroutine)
-        except BaseException as exc:  # re-raised in the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 def has_llm(provider: Any) -> bool:
     return provider is not None and getattr(provider, "kind", "offline") != "offline"
 
@@ -229,7 +205,7 @@ def run_generative(operator: Operator, view: MessageView) -> list[Finding]:
     if not has_llm(view.provider):
         return []  # no LLM configured for this use case: nothing to ask
     from conversations.llm import LLMError, provider_for
-    from conversations.llm.base import complete
+    from conversations.llm.base import complete_sync
 
     labels = list(operator.config.get("labels", []))
     prompt = operator.config.get(
@@ -243,7 +219,7 @@ def run_generative(operator: Operator, view: MessageView) -> list[Finding]:
     timeout = float(operator.config.get("timeout_seconds", 5))
     try:
         llm = provider_for(view.provider)
-        completion = run_coroutine(asyncio.wait_for(complete(llm, messages), timeout))
+        completion = complete_sync(llm, messages, timeout=timeout)
         answer = json.loads(re.search(r"\{.*\}", completion.text, re.S).group(0))
     except (LLMError, TimeoutError, AttributeError, ValueError) as exc:
         logger.warning("generative operator %s skipped: %s", operator.slug, type(exc).__name__)

@@ -560,7 +560,7 @@ SUMMARY_PROMPT = (
 def write_llm_summary(*, handoff_id: int) -> Handoff:
     """Ask the use case's LLM for the packet summary; fall back to the extractive one if it fails, then publish."""
     from conversations.llm import LLMError, provider_for
-    from conversations.llm.base import complete
+    from conversations.llm.base import complete_sync
 
     handoff = Handoff.objects.select_related("conversation__use_case__llm_provider").get(pk=handoff_id)
     history = [(m["role"], m["text"]) for m in handoff.packet.get("history", [])]
@@ -569,14 +569,12 @@ def write_llm_summary(*, handoff_id: int) -> Handoff:
     summary: dict[str, Any]
     try:
         llm = provider_for(provider)
-        completion = ops.run_coroutine(
-            complete(
-                llm,
-                [
-                    {"role": "system", "content": SUMMARY_PROMPT},
-                    {"role": "user", "content": transcript or "(no messages)"},
-                ],
-            )
+        completion = complete_sync(
+            llm,
+            [
+                {"role": "system", "content": SUMMARY_PROMPT},
+                {"role": "user", "content": transcript or "(no messages)"},
+            ],
         )
         if not completion.text.strip():
             raise LLMError("empty summary")

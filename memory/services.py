@@ -1,6 +1,5 @@
 """Writes of the memory app: extracting and recording observations, reconciling profiles, API tokens."""
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -211,10 +210,10 @@ def _llm_candidates(conversation: Conversation, utterances: list[Utterance]) -> 
     llm = _llm_for(conversation)
     if llm is None or not utterances:
         return None
-    from conversations.llm.base import LLMError, complete
+    from conversations.llm.base import LLMError, complete_sync
 
     try:
-        completion = asyncio.run(complete(llm, extraction_messages(utterances)))
+        completion = complete_sync(llm, extraction_messages(utterances))
         return parse_llm_extraction(completion.text, utterances)
     except (LLMError, ValueError) as exc:  # jsonschema's ValidationError is a ValueError too
         logger.warning("conversation %s: LLM extraction failed (%s); keeping patterns", conversation.id, exc)

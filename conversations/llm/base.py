@@ -5,6 +5,8 @@ Messages and tools use the Chat Completions shapes (`{"role", "content"}`, `{"ty
 the summarizer, the extractor and generative operators all speak one language.
 """
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,3 +80,37 @@ async def complete(
         elif isinstance(event, Usage):
             result.usage = event
     return result
+
+
+def complete_sync(
+    llm: LLM,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    *,
+    timeout: float | None = None,
+) -> Completion:
+    """`complete` from synchronous code (services, tasks); raises TimeoutError after `timeout` seconds.
+
+    Runs on a fresh thread when this one already runs an event loop (a sync call inside async code).
+    """
+    coroutine = complete(llm, messages, tools)
+    if timeout is not None:
+        coroutine = asyncio.wait_for(coroutine, timeout)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
