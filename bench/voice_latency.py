@@ -3,6 +3,7 @@
 200 turns over the relay websocket of a real Daphne, against a loopback OpenAI-compatible server
 that streams its first token at once, so what is measured is Baton: storing the message, operators,
 building the context (memory recall included), the LLM request and the first speakable piece.
+Memory extraction runs where it runs in production with Redis: in a Celery worker process.
 Then 200 interrupted turns: how long after the caller's `interrupt` text tokens still arrive.
 
 Runs on its own throwaway database and Redis database; prints a table. `--strict` exits 1 on a miss.
@@ -21,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings_test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
 os.environ["BENCH_OPENAI_KEY"] = "sk-bench"
-# As deployed, memory extraction runs off the reply path (a worker, or a background thread).
-os.environ["BATON_BACKGROUND_INLINE"] = "0"
+# As deployed with Redis (`make run`): background work (memory extraction) runs in a Celery worker.
+os.environ["BATON_CELERY_EAGER"] = "0"
 
 import django  # noqa: E402
 
@@ -32,7 +33,7 @@ from django.conf import settings  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
 from tests.fakes.openai_server import FakeOpenAI, Reply  # noqa: E402
-from tests.live_server import running_daphne  # noqa: E402
+from tests.live_server import running_celery_worker, running_daphne  # noqa: E402
 from tests.twilio.relay_client import RelayClient  # noqa: E402
 
 TARGET_FIRST_TOKEN_MS = 50
@@ -136,7 +137,7 @@ def main() -> int:
                 max_retries=0,
             )
             UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
-            with running_daphne(quiet=True) as address:
+            with running_celery_worker(), running_daphne(quiet=True) as address:
                 first = asyncio.run(first_token_turns(address, args.turns))
                 interrupts, late = asyncio.run(interrupt_turns(address, fake, args.turns))
     finally:

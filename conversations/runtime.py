@@ -103,6 +103,12 @@ def tools_for(context: selectors.TurnContext) -> list[dict[str, Any]]:
     return [HANDOFF_TOOL_SCHEMA, *action_selectors.tools_for_use_case(context.use_case)]
 
 
+def _load_turn(conversation_id: uuid.UUID) -> tuple[selectors.TurnContext, list[dict[str, Any]]]:
+    # One trip to the database thread for every read before the LLM call: each trip costs a voice turn.
+    context = selectors.turn_context(conversation_id)
+    return context, tools_for(context) if context.ai_holds_conversation else []
+
+
 def _prepare_turn(context: selectors.TurnContext) -> None:
     """Settle a customer's no to a waiting change; tell the LLM who is verified and what was changed."""
     latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
@@ -134,7 +140,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     Nothing is lost on failure: the customer gets a holding reply and the conversation is handed
     to a person with reason `llm_failure` (or `action_failed` when actions keep failing).
     """
-    context = await database_sync_to_async(selectors.turn_context)(conversation_id)
+    context, tools = await database_sync_to_async(_load_turn)(conversation_id)
     if not context.ai_holds_conversation:
         return
     started = time.perf_counter()
@@ -147,7 +153,6 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     confirmation = ""
     try:
         llm = provider_for(context.provider)
-        tools = await database_sync_to_async(tools_for)(context)
         if len(tools) > 1:
             await verify_by_linked_identity(conversation_id)
             await database_sync_to_async(_prepare_turn)(context)

@@ -50,21 +50,25 @@ def resolve_customer(*, identities: list[tuple[str, str]], display_name: str = "
     Addresses are normalised, so the same email or phone on any channel is the same customer.
     """
     normalized = [(channel, normalize_address(channel, address)) for channel, address in identities]
-    with transaction.atomic():
+    # No savepoint of its own: inside a caller's transaction a failure here fails the caller anyway.
+    with transaction.atomic(savepoint=False):
         customer = None
+        known = set()
         for channel, address in normalized:
             found = (
                 Identity.objects.select_related("customer").filter(channel=channel, address=address).first()
             )
             if found:
-                customer = found.customer
-                break
+                known.add((channel, address))
+                customer = customer or found.customer
         if customer is None:
             customer = Customer.objects.create(display_name=display_name)
         elif display_name and not customer.display_name:
             customer.display_name = display_name
             customer.save(update_fields=["display_name", "updated_at"])
         for channel, address in normalized:
+            if (channel, address) in known:
+                continue  # every message of a known customer passes here: no writes, no savepoints
             try:
                 with transaction.atomic():
                     Identity.objects.get_or_create(

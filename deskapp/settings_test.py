@@ -1,4 +1,7 @@
-"""Test settings: the real Redis channel layer (database 9), Celery tasks run eagerly in-process."""
+"""Test settings: the real Redis channel layer (database 9), Celery tasks run eagerly in-process.
+
+Benchmarks set BATON_CELERY_EAGER=0 and start a real worker, as `make run` does with Redis.
+"""
 
 import os
 
@@ -12,7 +15,7 @@ os.environ.setdefault("BATON_DB_CONN_MAX_AGE", "0")
 
 from .settings import *  # noqa: E402,F403
 
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("BATON_CELERY_EAGER", "1") == "1"
 # Tests assert on what background work wrote; the voice benchmark turns this off, as deployed.
 BATON_BACKGROUND_INLINE = os.environ.get("BATON_BACKGROUND_INLINE", "1") == "1"
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from deskapp.celery import lower_worker_priority
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,18 +34,45 @@ def test_database_url() -> str:
     )
 
 
-@contextmanager
-def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False) -> Iterator[str]:
-    port = free_port()
-    env = {
+def _server_env(extra_env: dict[str, str] | None) -> dict[str, str]:
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "deskapp.settings_test",
         "DATABASE_URL": test_database_url(),
-        "BATON_PORT": str(port),
-        # Daphne keeps its connections as in production; it exits before the test database is flushed.
+        # Servers keep their connections as in production; they exit before the test database is flushed.
         "BATON_DB_CONN_MAX_AGE": "60",
         **(extra_env or {}),
     }
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@contextmanager
+def running_celery_worker(extra_env: dict[str, str] | None = None) -> Iterator[None]:
+    """A real Celery worker on the test database, for runs that set BATON_CELERY_EAGER=0 (benchmarks)."""
+    env = {**_server_env(extra_env), "BATON_CELERY_EAGER": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "deskapp", "worker", "--loglevel=WARNING", "--concurrency=1"],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=lower_worker_priority,  # as `make run` starts it
+    )
+    try:
+        yield
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False) -> Iterator[str]:
+    port = free_port()
+    env = {**_server_env(extra_env), "BATON_PORT": str(port)}
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         + (["-v", "0"] if quiet else [])  # no access log (benchmarks)
@@ -65,8 +94,4 @@ def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False)
                 time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from deskapp.celery import lower_worker_priority
 from deskapp.seed import demo_password, seed_demo
 
 
@@ -54,6 +55,7 @@ class Command(BaseCommand):
                     f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
                 ],
                 env=os.environ.copy(),
+                preexec_fn=lower_worker_priority,
             )
             self.stdout.write("celery worker and beat started (REDIS_URL is set)")
         else:
