@@ -42,6 +42,26 @@ TURNS_PER_CALL = 10
 WARMUP_TURNS = 5
 
 
+CALLER_LINES = [
+    "Hi, I'm calling about order number {n}, where is it?",
+    "It was supposed to arrive on the {d}th and it still hasn't.",
+    "Can you tell me when the package for order {n} will get here?",
+    "I paid {n} cents extra for express shipping on that one.",
+    "My address is {n} Maple Street, apartment {d}.",
+    "Is there any way to change the delivery to the {d}th?",
+    "The tracking page for {n} has said the same thing for {d} days.",
+    "OK, and what about the second item, the one for {d} dollars?",
+    "Could I get a refund if it doesn't come by the {d}th?",
+    "Alright, thanks, one last thing about order {n}.",
+]
+
+
+def caller_utterance(call: int, turn: int) -> str:
+    """A different sentence every turn, as callers say: no turn is helped by an earlier one's caches."""
+    line = CALLER_LINES[turn % len(CALLER_LINES)]
+    return line.format(n=100_000 + call * 97 + turn, d=(call + turn) % 28 + 1)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
@@ -58,7 +78,7 @@ async def first_token_turns(address: str, turns: int) -> list[float]:
         await relay.setup(f"CA{call:032d}", caller=f"+1415555{call:04d}")
         for turn in range(TURNS_PER_CALL):
             started = time.perf_counter()
-            await relay.prompt(f"Where is my order number {turn}?")
+            await relay.prompt(caller_utterance(call, turn))
             frame = await relay.receive()
             elapsed = (time.perf_counter() - started) * 1000
             assert frame["type"] == "text", frame
