@@ -101,9 +101,9 @@ async def interrupt_turns(address: str, fake: FakeOpenAI, turns: int) -> tuple[l
         call += 1
         relay = await RelayClient.connect(address)
         await relay.setup(f"CA{call:032d}", caller=f"+1628555{call % 10000:04d}")
-        for _ in range(TURNS_PER_CALL):
+        for turn in range(TURNS_PER_CALL):
             fake.script(Reply(text=" ".join(f"word{i}" for i in range(80)), chunk_delay=0.002))
-            await relay.prompt("Tell me everything about my orders.")
+            await relay.prompt(caller_utterance(call, turn))
             first = await relay.receive()
             assert first["type"] == "text", first
             interrupted_at = time.perf_counter()
@@ -145,6 +145,9 @@ def main() -> int:
     old_config = setup_databases(verbosity=0, interactive=False)
     try:
         from conversations.models import LLMProvider, UseCase
+        from handoff.defaults import seed_handoff_defaults
+
+        seed_handoff_defaults()  # the operators and escalation rules every install starts with
 
         with FakeOpenAI(default=Reply(text="Your order shipped yesterday and arrives Friday.")) as fake:
             provider = LLMProvider.objects.create(
