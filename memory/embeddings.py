@@ -11,6 +11,8 @@ import os
 import threading
 import time
 import warnings
+from collections import OrderedDict
+from concurrent.futures import Future
 from functools import lru_cache
 
 import numpy as np
@@ -168,9 +170,35 @@ def _encode_local(texts: list[str]) -> np.ndarray:
         return np.vstack([model.encode(text) for text in texts])
 
 
-@lru_cache(maxsize=8192)
+_VECTORS_KEPT = 8192
+_vectors: "OrderedDict[str, Future[np.ndarray]]" = OrderedDict()
+_vectors_lock = threading.Lock()
+
+
 def _local_vector(text: str) -> np.ndarray:
-    return _encode_local([text])[0]
+    """The text's vector, encoded once per process even when two threads ask at the same moment.
+
+    The semantic operators and recall ask for a customer message's vector concurrently (they run
+    side by side on the voice path): the second waits for the first's result instead of encoding
+    it again. Least recently used texts are forgotten beyond 8,192.
+    """
+    with _vectors_lock:
+        entry = _vectors.get(text)
+        owner = entry is None
+        if owner:
+            entry = _vectors[text] = Future()
+            if len(_vectors) > _VECTORS_KEPT:
+                _vectors.popitem(last=False)
+        else:
+            _vectors.move_to_end(text)
+    if owner:
+        try:
+            entry.set_result(_encode_local([text])[0])
+        except BaseException as exc:
+            with _vectors_lock:
+                _vectors.pop(text, None)
+            entry.set_exception(exc)
+    return entry.result()
 
 
 def local_vectors(texts: list[str]) -> np.ndarray:

@@ -163,7 +163,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             # The caller spoke over a reply still being written: it is stale, what was sent is what they got.
             await self._stop_turn(heard=self.reply.sent if self.reply else "")
         conversation_id = self.call.conversation.id
-        accepted = await database_sync_to_async(pipeline.accept_customer_message)(
+        stored = await database_sync_to_async(pipeline.store_customer_message)(
             Inbound(
                 channel=Conversation.Channel.VOICE,
                 identity_channel=self.call.identity_channel,
@@ -172,12 +172,24 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
                 conversation_id=conversation_id,
             )
         )
-        if accepted.ai_should_reply:
+        # Operators run beside the AI turn, on a thread of their own (the turn's database work has
+        # the default one); the turn's first word waits for their verdict, so an escalation still
+        # wins and nothing the caller did not hear is stored.
+        observing = asyncio.ensure_future(
+            database_sync_to_async(pipeline.observe_stored_message, thread_sensitive=False)(stored)
+        )
+        if stored.received.ai_should_reply:
             self.reply = SpokenReply()
-            self.turn = asyncio.create_task(self._speak_turn(self.reply))
-            return
-        handoff = await database_sync_to_async(selectors.live_handoff)(conversation_id=conversation_id)
-        if handoff:  # an operator's rule escalated instead of letting the AI answer
+            self.turn = asyncio.create_task(self._speak_turn(self.reply, observing))
+        elif not (await observing).ai_should_reply:
+            await self._end_if_handed_off()
+
+    async def _end_if_handed_off(self) -> None:
+        """End the relay with `handoffData` when the conversation has a live handoff (a rule escalated)."""
+        handoff = await database_sync_to_async(selectors.live_handoff)(
+            conversation_id=self.call.conversation.id
+        )
+        if handoff:
             await self.end_with_handoff(handoff.pk, handoff.reason)
 
     async def submit_keypad(self) -> None:
@@ -192,10 +204,20 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         await asyncio.sleep(settings.BATON_VOICE["dtmf_timeout_seconds"])
         await self.submit_keypad()
 
-    async def _speak_turn(self, reply: SpokenReply) -> None:
+    async def _speak_turn(self, reply: SpokenReply, observing: asyncio.Future) -> None:
         chunker = SpeakableChunker()
+        events = runtime.ai_turn_events(self.call.conversation.id)
+        cleared = False
         try:
-            async for event in runtime.ai_turn_events(self.call.conversation.id):
+            async for event in events:
+                if not cleared:
+                    # The turn waits at its first event (nothing said, nothing stored) for the
+                    # operators' verdict: an escalation stops it here.
+                    if not (await observing).ai_should_reply:
+                        await events.aclose()
+                        await self._end_if_handed_off()
+                        return
+                    cleared = True
                 if isinstance(event, runtime.TurnToken):
                     reply.message_id = event.message_id
                     piece = chunker.feed(event.text)
@@ -214,6 +236,8 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
                         await self._say(reply, chunker.flush(), last=True)
                     await self.end_with_handoff(event.handoff_id, event.reason)
                     return
+            if not cleared and not (await observing).ai_should_reply:
+                await self._end_if_handed_off()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from conversations.channels.voice import call_sid_from_token
 from conversations.models import Conversation, Customer, Message
+from handoff.defaults import seed_handoff_defaults
 from handoff.models import Handoff
 from tests.builders import start_chat
 from tests.fakes.openai_server import Reply
@@ -258,6 +259,25 @@ async def test_asking_for_a_person_ends_the_relay_with_handoff_data(offline_use_
         twilio_post, "/twilio/voice/handoff", {**call_params(), "HandoffData": end["handoffData"]}
     )
     assert ET.fromstring(response.content).find("Enqueue") is not None
+    await relay.close()
+
+
+async def test_an_operator_escalation_stops_the_ai_turn_before_its_first_word(
+    openai_use_case, fake_openai, live_daphne
+):
+    # The AI turn starts beside the operators; an LLM that answers at once must still not be heard.
+    await db(seed_handoff_defaults)
+    fake_openai.script(Reply(text="I can certainly help you with that right away."))
+    relay = await RelayClient.connect(live_daphne)
+    await relay.setup(CALL)
+    await relay.prompt("This is a joke, my lawyer will hear about this")
+    frames = await relay.reply()
+    assert [f["type"] for f in frames] == ["end"]
+    assert json.loads(frames[0]["handoffData"])["reason"] == "rule"
+    conversation = await db(Conversation.objects.get, external_id=CALL)
+    roles = await db(lambda: list(conversation.messages.values_list("role", flat=True)))
+    assert Message.Role.AI not in roles  # no AI reply stored that the caller never heard
+    assert await db(lambda: Handoff.objects.get(conversation=conversation).rule.name) == "Legal threat"
     await relay.close()
 
 
