@@ -144,20 +144,14 @@ def main() -> int:
     settings.DATABASES["default"]["TEST"]["NAME"] = "baton_bench_voice"
     old_config = setup_databases(verbosity=0, interactive=False)
     try:
-        from conversations.models import LLMProvider, UseCase
+        from conversations.models import UseCase
         from handoff.defaults import seed_handoff_defaults
 
         seed_handoff_defaults()  # the operators and escalation rules every install starts with
 
         with FakeOpenAI(default=Reply(text="Your order shipped yesterday and arrives Friday.")) as fake:
-            provider = LLMProvider.objects.create(
-                name="bench-loopback",
-                kind=LLMProvider.Kind.OPENAI,
-                base_url=fake.base_url,
-                model="gpt-bench",
-                api_key_env="BENCH_OPENAI_KEY",
-                timeout_seconds=5,
-                max_retries=0,
+            provider = fake.llm_provider(
+                api_key_env="BENCH_OPENAI_KEY", name="bench-loopback", model="gpt-bench"
             )
             UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
             with running_celery_worker(), running_daphne(quiet=True) as address:

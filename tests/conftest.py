@@ -47,15 +47,7 @@ def offline_use_case(db) -> UseCase:
 @pytest.fixture
 def openai_use_case(db, fake_openai, monkeypatch) -> UseCase:
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-123")
-    provider = LLMProvider.objects.create(
-        name="fake-openai",
-        kind=LLMProvider.Kind.OPENAI,
-        base_url=fake_openai.base_url,
-        model="gpt-fake",
-        api_key_env="FAKE_OPENAI_KEY",
-        timeout_seconds=2,
-        max_retries=0,
-    )
+    provider = fake_openai.llm_provider(api_key_env="FAKE_OPENAI_KEY", timeout_seconds=2)
     return UseCase.objects.create(
         slug="store-llm", name="Store (LLM)", is_default=True, llm_provider=provider
     )

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from conversations.actions import selectors as action_selectors
 from conversations.actions.executor import run_tool_call
 from conversations.actions.models import Action
-from conversations.models import Conversation, LLMProvider, UseCase
+from conversations.models import Conversation, UseCase
 from demostore.models import StoreOrder
 from tests.conversations.store_chat import EMAIL, PENDING, USER, Chat, invocations, order_data, store_snapshot
 from tests.fakes.openai_server import Reply
@@ -21,15 +21,7 @@ db = database_sync_to_async
 def llm_store(demo_store, fake_openai, monkeypatch):
     """The seeded cancel-order use case answered by the OpenAI provider at the loopback fake."""
     monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
-    provider = LLMProvider.objects.create(
-        name="fake-openai",
-        kind=LLMProvider.Kind.OPENAI,
-        base_url=fake_openai.base_url,
-        model="gpt-fake",
-        api_key_env="FAKE_OPENAI_KEY",
-        timeout_seconds=5,
-        max_retries=0,
-    )
+    provider = fake_openai.llm_provider(api_key_env="FAKE_OPENAI_KEY")
     UseCase.objects.exclude(slug="").update(llm_provider=provider)
     return fake_openai
 

@@ -53,6 +53,27 @@ class FakeOpenAI:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
+    def llm_provider(
+        self,
+        *,
+        api_key_env: str,
+        timeout_seconds: float = 5,
+        name: str = "fake-openai",
+        model: str = "gpt-fake",
+    ):
+        """An OpenAI-kind LLMProvider row pointing at this server, without retries (the key: from `api_key_env`)."""
+        from conversations.models import LLMProvider
+
+        return LLMProvider.objects.create(
+            name=name,
+            kind=LLMProvider.Kind.OPENAI,
+            base_url=self.base_url,
+            model=model,
+            api_key_env=api_key_env,
+            timeout_seconds=timeout_seconds,
+            max_retries=0,
+        )
+
     def script(self, *replies: Reply) -> None:
         with self._lock:
             self.replies.extend(replies)
