@@ -455,12 +455,17 @@ def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
     )
 
 
-def _publish_packet(handoff: Handoff) -> None:
+def _staff_groups(handoff: Handoff) -> list[str]:
+    """Who hears of a handoff among staff: supervisors, those watching the conversation, its queue."""
     groups = [supervisors_group(), conversation_staff_group(handoff.conversation_id)]
     if handoff.queue_id:
         groups.append(queue_group(handoff.queue_id))
+    return groups
+
+
+def _publish_packet(handoff: Handoff) -> None:
     send_event_on_commit(
-        groups,
+        _staff_groups(handoff),
         event_types.PACKET_READY,
         {"handoff_id": handoff.pk, "conversation_id": str(handoff.conversation_id), "packet": handoff.packet},
     )
@@ -522,11 +527,8 @@ def start_handoff(
             event_types.HANDOFF_CHANGED,
             {"status": "queued", "agent": None},
         )
-        staff_groups = [supervisors_group(), conversation_staff_group(conversation.id)]
-        if queue:
-            staff_groups.append(queue_group(queue.pk))
         send_event_on_commit(
-            staff_groups,
+            _staff_groups(handoff),
             event_types.HANDOFF_CHANGED,
             {
                 "status": "queued",
@@ -612,11 +614,8 @@ def _publish_handoff_change(handoff: Handoff, status: str, *, customer: bool, ag
             event_types.HANDOFF_CHANGED,
             {"status": status, "agent": name},
         )
-    staff = [supervisors_group(), conversation_staff_group(handoff.conversation_id)]
-    if handoff.queue_id:
-        staff.append(queue_group(handoff.queue_id))
     send_event_on_commit(
-        staff,
+        _staff_groups(handoff),
         event_types.HANDOFF_CHANGED,
         {
             "status": status,
