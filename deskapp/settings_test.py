@@ -16,7 +16,7 @@ os.environ.setdefault("BATON_DB_CONN_MAX_AGE", "0")
 from .settings import *  # noqa: E402,F403
 
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("BATON_CELERY_EAGER", "1") == "1"
-# Tests assert on what background work wrote; the voice benchmark turns this off, as deployed.
+# Tests assert on what background work wrote, so in-process background work runs inline.
 BATON_BACKGROUND_INLINE = os.environ.get("BATON_BACKGROUND_INLINE", "1") == "1"
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -56,9 +56,8 @@ class _TracedEncoder:
 
         example = self._tokens("a sentence to trace the model with")
         with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # tracer warnings about shapes: BERT's graph does not depend on them
+            # Tracer warnings about shapes: BERT's graph does not depend on them.
+            warnings.simplefilter("ignore")
             self.hidden_states = torch.jit.trace(
                 HiddenStates(model[0].auto_model).eval(), example, check_trace=False, strict=False
             )
