@@ -156,7 +156,7 @@ def measure_recall(customers: list, asked: list[str], rng: random.Random) -> dic
 
 def measure_hnsw(customers: list, asked: list[str], rng: random.Random) -> tuple[list[float], float, str]:
     """The same recalls with the customer indexes set aside, so PostgreSQL must use HNSW (iterative scan)."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     from memory.selectors import recall
 
@@ -185,14 +185,8 @@ def measure_hnsw(customers: list, asked: list[str], rng: random.Random) -> tuple
 
         customer, query = pairs[0]
         vector = "[" + ",".join(f"{x:.6f}" for x in embeddings.embed_query(query)) + "]"
-        params = {
-            "customer": customer.id,
-            "vector": vector,
-            "tsquery": selectors._or_tsquery(query),
-            "candidates": 50,
-        }
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        params = {"customer": customer.id, "vector": vector, "query": query, "candidates": 50}
+        with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + selectors._RECALL_SQL, params)
             plan = " ".join(r[0] for r in cursor.fetchall())
     finally:

@@ -2,7 +2,8 @@
 
 200 turns over the relay websocket of a real Daphne, against a loopback OpenAI-compatible server
 that streams its first token at once, so what is measured is Baton: storing the message, operators,
-building the context (memory recall included), the LLM request and the first speakable piece.
+building the context (memory recall included: every caller is a returning customer with an earlier
+conversation and a dozen observations), the LLM request and the first speakable piece.
 Memory extraction runs where it runs in production with Redis: in a Celery worker process.
 Then 200 interrupted turns: how long after the caller's `interrupt` text tokens still arrive.
 
@@ -56,6 +57,42 @@ CALLER_LINES = [
 ]
 
 
+PAST_OBSERVATIONS = [
+    "Ordered a pair of trail running shoes, order {n}, size 10.",
+    "Prefers deliveries left with the building concierge.",
+    "Complained that order {m} arrived two days late last month.",
+    "Asked to be contacted by text message rather than email.",
+    "Returned a rain jacket from order {m} because it was too small.",
+    "Pays with a Visa card ending in {d:02d}.",
+    "Lives at {n} Maple Street, apartment {d}.",
+    "Got a 10 percent goodwill voucher after the late delivery.",
+    "Usually chooses express shipping for gifts.",
+    "Mentioned a birthday on the {d}th and wanted the order before it.",
+    "Was unhappy about being transferred twice on an earlier call.",
+    "Subscribed to the newsletter for running gear.",
+]
+
+
+def caller_number(call: int) -> str:
+    return f"+1415555{call:04d}"
+
+
+def seed_returning_caller(call: int) -> None:
+    """A caller Baton already knows: an earlier text conversation and what memory kept from it.
+
+    Every caller is a returning customer, so each turn pays for recall by meaning as well.
+    """
+    from conversations.models import Conversation
+    from conversations.services import open_conversation, resolve_customer
+    from memory.services import add_observations
+
+    customer = resolve_customer(identities=[("phone", caller_number(call))])
+    earlier = open_conversation(customer=customer, channel=Conversation.Channel.SMS)
+    n, m, d = 100_000 + call * 97, 90_000 + call * 31, call % 28 + 1
+    items = [{"text": line.format(n=n, m=m, d=d), "kind": "fact"} for line in PAST_OBSERVATIONS]
+    add_observations(customer_id=customer.id, items=items, conversation_id=earlier.id)
+
+
 def caller_utterance(call: int, turn: int) -> str:
     """A different sentence every turn, as callers say: no turn is helped by an earlier one's caches."""
     line = CALLER_LINES[turn % len(CALLER_LINES)]
@@ -75,7 +112,7 @@ async def first_token_turns(address: str, turns: int) -> list[float]:
     while len(samples) < turns:
         call += 1
         relay = await RelayClient.connect(address)
-        await relay.setup(f"CA{call:032d}", caller=f"+1415555{call:04d}")
+        await relay.setup(f"CA{call:032d}", caller=caller_number(call))
         for turn in range(TURNS_PER_CALL):
             started = time.perf_counter()
             await relay.prompt(caller_utterance(call, turn))
@@ -148,6 +185,9 @@ def main() -> int:
         from handoff.defaults import seed_handoff_defaults
 
         seed_handoff_defaults()  # the operators and escalation rules every install starts with
+        calls = (args.turns + WARMUP_TURNS) // TURNS_PER_CALL + 1
+        for call in range(1, calls + 1):
+            seed_returning_caller(call)
 
         with FakeOpenAI(default=Reply(text="Your order shipped yesterday and arrives Friday.")) as fake:
             provider = fake.llm_provider(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from handoff import services as handoff_services
+from memory import embeddings
 
 from .models import Conversation, Message
 from .services import Inbound, Received, receive_message
@@ -47,6 +48,7 @@ def store_customer_message(inbound: Inbound) -> Stored:
     screened = handoff_services.screen_inbound_text(inbound.text)
     if screened.text != inbound.text:
         inbound = dataclasses.replace(inbound, text=screened.text)
+    embeddings.encode_ahead(inbound.text)  # operators and recall need its vector next
     received = receive_message(inbound)
     if received.created:
         # The rollout first: a conversation given to people is queued as such (reason `rollout`)

@@ -1,35 +1,90 @@
 """The one way to publish to Channels groups."""
 
 import asyncio
+import collections
 import logging
+import os
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
-def _send(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:
+async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
+    # Concurrent sends: each group costs a few Redis round trips.
     layer = get_channel_layer()
-    groups = list(groups)
-
-    async def send_all() -> list[Any]:
-        # One hop to the event loop and concurrent sends: this runs on the path of every message
-        # (a voice turn waits for it), and each group costs a few Redis round trips.
-        message = {"type": event_type, **payload}
-        return await asyncio.gather(*(layer.group_send(g, message) for g in groups), return_exceptions=True)
-
-    try:
-        results = async_to_sync(send_all)()
-    except Exception:  # a lost live update must never undo a stored write
-        logger.exception("could not publish %s to %s", event_type, groups)
-        return
+    results = await asyncio.gather(*(layer.group_send(g, message) for g in groups), return_exceptions=True)
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, BaseException):
-            logger.error("could not publish %s to %s: %r", event_type, group, result)
+            logger.error("could not publish %s to %s: %r", message["type"], group, result)
+
+
+class _LoopPublisher:
+    """Events handed over by sync code, sent in order by one task on the server's event loop.
+
+    The sync code (a database thread inside Daphne) does not wait for Redis: a voice turn's
+    message store would otherwise wait for every group send. Order is kept: one sender at a time.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: collections.deque[tuple[list[str], dict[str, Any]]] = collections.deque()
+        self.sending = False
+
+    def hand_over(self, groups: list[str], message: dict[str, Any]) -> None:
+        self.loop.call_soon_threadsafe(self._enqueue, groups, message)
+
+    def _enqueue(self, groups: list[str], message: dict[str, Any]) -> None:
+        # Runs on the loop, like `_drain`: no lock needed.
+        self.pending.append((groups, message))
+        if not self.sending:
+            self.sending = True
+            self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                groups, message = self.pending.popleft()
+                try:
+                    await _send_all(groups, message)
+                except Exception:  # a lost live update must never stop the ones after it
+                    logger.exception("could not publish %s to %s", message["type"], groups)
+        finally:
+            self.sending = False  # the task ends when idle: nothing is left pending when a loop closes
+
+
+_publishers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPublisher]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop that called this sync code through sync_to_async (Daphne's), if any and running."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
+
+
+def _send(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:
+    groups = list(groups)
+    message = {"type": event_type, **payload}
+    loop = _server_loop()
+    if loop is not None:
+        publisher = _publishers.get(loop)
+        if publisher is None:
+            publisher = _publishers.setdefault(loop, _LoopPublisher(loop))
+        publisher.hand_over(groups, message)
+        return
+    try:  # no server loop (a Celery worker, a management command): send and wait
+        async_to_sync(_send_all)(groups, message)
+    except Exception:  # a lost live update must never undo a stored write
+        logger.exception("could not publish %s to %s", event_type, groups)
 
 
 def send_event_on_commit(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
 """Reads of the handoff app: operators and rules to run, queues, waiting handoffs, packets."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -14,16 +16,60 @@ from deskapp.permissions import is_agent, is_supervisor
 from .models import EscalationRule, Handoff, Operator, Queue, Signal
 
 
+@dataclass(frozen=True)
+class _Monitoring:
+    stamp: tuple
+    operators: dict[str, list[Operator]]  # by `applies_to`, in slug order
+    rules: list[EscalationRule]
+
+
+_monitoring: dict[str, _Monitoring] = {}  # by database name
+
+
+def _monitoring_stamp_sql() -> str:
+    # A row's (ctid, xmin) changes whenever it is updated, in any process, by save() or .update()
+    # alike; inserts and deletes change the list. So equal stamps mean unchanged rows, at the cost
+    # of one tiny query instead of building every operator and rule again for each message.
+    tables = [Operator._meta.db_table, EscalationRule._meta.db_table, Queue._meta.db_table]
+    return "SELECT " + ", ".join(
+        f"(SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY ctid) FROM {table})" for table in tables
+    )
+
+
+def _enabled_monitoring() -> _Monitoring:
+    """The enabled operators and rules, read again only when one of their rows (or a queue's) changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(_monitoring_stamp_sql())
+        stamp = tuple(cursor.fetchone())
+    database = connection.settings_dict["NAME"]
+    cached = _monitoring.get(database)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    operators: dict[str, list[Operator]] = {}
+    for operator in Operator.objects.filter(enabled=True).order_by("slug"):
+        operators.setdefault(operator.applies_to, []).append(operator)
+    rules = list(
+        EscalationRule.objects.filter(enabled=True).select_related("queue").order_by("priority", "id")
+    )
+    # Read after the stamp: a change in between is seen by the next call, never hidden.
+    _monitoring[database] = fresh = _Monitoring(stamp=stamp, operators=operators, rules=rules)
+    return fresh
+
+
 def enabled_operators(*, applies_to: str) -> list[Operator]:
-    """The enabled operators for customer or AI messages, in a stable order."""
-    return list(Operator.objects.filter(enabled=True, applies_to=applies_to).order_by("slug"))
+    """The enabled operators for customer or AI messages, in a stable order (treat them as read-only)."""
+    return list(_enabled_monitoring().operators.get(applies_to, []))
 
 
 def enabled_rules() -> list[EscalationRule]:
-    """The enabled escalation rules, lowest priority number first."""
-    return list(
-        EscalationRule.objects.filter(enabled=True).select_related("queue").order_by("priority", "id")
-    )
+    """The enabled escalation rules, lowest priority number first (treat them as read-only)."""
+    return list(_enabled_monitoring().rules)
+
+
+def enabled_operators_and_rules(*, applies_to: str) -> tuple[list[Operator], list[EscalationRule]]:
+    """Both at once (one stamp query)."""
+    monitoring = _enabled_monitoring()
+    return list(monitoring.operators.get(applies_to, [])), list(monitoring.rules)
 
 
 def signal_payload(signal: Signal) -> dict[str, Any]:

@@ -55,8 +55,7 @@ class Screened:
 
 def screen_inbound_text(text: str) -> Screened:
     """Mask what must never be stored (card numbers) before the customer's message is written anywhere."""
-    operators = selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER)
-    rules = selectors.enabled_rules()
+    operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
     rule_slugs = {
         (r.condition.get("signal") or {}).get("operator")
         for r in rules
@@ -169,11 +168,8 @@ def observe_customer_message(
     `screen_inbound_text` returned for it. A rule that escalates starts the handoff.
     """
     if screened is None:
-        screened = Screened(
-            text=message.text,
-            operators=selectors.enabled_operators(applies_to=Operator.AppliesTo.CUSTOMER),
-            rules=selectors.enabled_rules(),
-        )
+        operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
+        screened = Screened(text=message.text, operators=operators, rules=rules)
     conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation.id)
     view = _view_for(message, conversation)
     done = {f.operator.pk for f in screened.findings}

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from conversations.identity import InvalidAddress, normalize_address
@@ -45,29 +45,28 @@ class RecalledObservation:
     message_external_ids: list[str] = field(default_factory=list)
 
 
+# One statement, so recall costs one round trip: the query's lexemes OR-ed (any shared word counts,
+# more shared words rank higher), the nearest vectors and the best full-text matches, then both scores.
+# `hnsw.iterative_scan` is set for every connection (settings): when the planner picks the HNSW index,
+# it keeps scanning until enough of this customer's rows pass.
 _RECALL_SQL = """
-WITH vec AS (
+WITH q AS (
+    SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tsq
+), vec AS (
     SELECT id FROM memory_observation
     WHERE customer_id = %(customer)s AND superseded_by_id IS NULL
     ORDER BY embedding <=> %(vector)s::vector LIMIT %(candidates)s
 ), fts AS (
-    SELECT id FROM memory_observation
-    WHERE customer_id = %(customer)s AND superseded_by_id IS NULL AND search @@ %(tsquery)s::tsquery
-    ORDER BY ts_rank_cd(search, %(tsquery)s::tsquery) DESC LIMIT %(candidates)s
+    SELECT o.id FROM memory_observation o, q
+    WHERE o.customer_id = %(customer)s AND o.superseded_by_id IS NULL AND o.search @@ q.tsq
+    ORDER BY ts_rank_cd(o.search, q.tsq) DESC LIMIT %(candidates)s
 )
 SELECT o.id, o.text, o.kind, o.created_at, o.conversation_id, o.message_external_ids,
        1 - (o.embedding <=> %(vector)s::vector) AS similarity,
-       ts_rank_cd(o.search, %(tsquery)s::tsquery, 32) AS text_rank
-FROM memory_observation o
+       ts_rank_cd(o.search, q.tsq, 32) AS text_rank
+FROM memory_observation o, q
 WHERE o.id IN (SELECT id FROM vec UNION SELECT id FROM fts)
 """
-
-
-def _or_tsquery(query: str) -> str:
-    """The query's lexemes OR-ed: any shared word counts, more shared words rank higher."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')", [query])
-        return cursor.fetchone()[0] or ""
 
 
 def recall(*, customer_id: uuid.UUID, query: str, k: int = 10) -> list[RecalledObservation]:
@@ -83,12 +82,10 @@ def recall(*, customer_id: uuid.UUID, query: str, k: int = 10) -> list[RecalledO
     params = {
         "customer": customer_id,
         "vector": literal,
-        "tsquery": _or_tsquery(query),
+        "query": query,
         "candidates": max(CANDIDATES, k * 3),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
-        # If the planner picks the HNSW index, keep scanning until enough of this customer's rows pass.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    with connection.cursor() as cursor:
         cursor.execute(_RECALL_SQL, params)
         rows = cursor.fetchall()
     now = timezone.now()

@@ -193,3 +193,40 @@ def test_a_redact_rule_masks_another_pattern_operators_matches(offline_use_case)
     signal = Signal.objects.get(label="ssn")
     assert "6789" not in json.dumps(signal.span)
     assert RuleDecision.objects.get().rule_name == "Redact SSNs"
+
+
+def test_operator_and_rule_changes_apply_to_the_very_next_message_wherever_they_are_made(offline_use_case):
+    """Operators and rules are kept between messages; any change to their rows must still be seen at once."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from tests.live_server import test_database_url
+
+    seed_handoff_defaults()
+    churn = "I will never shop here again"
+    sms(churn, "C1", phone="+14155550101")
+    assert Signal.objects.filter(label="churn_risk").count() == 1
+
+    Operator.objects.filter(slug="churn-intent").update(enabled=False)  # no save(), no signals
+    sms(churn, "C2", phone="+14155550102")
+    assert Signal.objects.filter(label="churn_risk").count() == 1
+
+    # Another process (the admin's) turns it back on: this process never hears of it but the database.
+    with psycopg.connect(test_database_url(), autocommit=True) as admin:
+        admin.execute("UPDATE handoff_operator SET enabled = true WHERE slug = 'churn-intent'")
+    sms(churn, "C3", phone="+14155550103")
+    assert Signal.objects.filter(label="churn_risk").count() == 2
+
+    # A row created and then changed in one transaction keeps its xmin: the change is seen all the same.
+    with transaction.atomic():
+        rule = EscalationRule.objects.create(
+            name="Churn goes to a person",
+            priority=1,
+            effect="escalate",
+            condition={"signal": {"label": "churn_risk"}},
+        )
+        assert not sms(churn, "C4", phone="+14155550104").ai_should_reply
+        rule.enabled = False
+        rule.save()
+        assert sms(churn, "C5", phone="+14155550105").ai_should_reply
+    assert connection.in_atomic_block is False
