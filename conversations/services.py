@@ -174,19 +174,23 @@ def receive_message(inbound: Inbound) -> Received:
             if existing:
                 return Received(message=existing, conversation=conversation, created=False)
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    conversation=conversation,
-                    role=Message.Role.CUSTOMER,
-                    text=inbound.text,
-                    external_id=inbound.external_id,
-                    created_at=now,
-                )
-        except IntegrityError:
-            # The same external id arrived concurrently; the other request stored it.
-            existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
-            return Received(message=existing, conversation=conversation, created=False)
+        message = Message(
+            conversation=conversation,
+            role=Message.Role.CUSTOMER,
+            text=inbound.text,
+            external_id=inbound.external_id,
+            created_at=now,
+        )
+        if not inbound.external_id:
+            message.save(force_insert=True)  # nothing to collide with (voice): no savepoint round trips
+        else:
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+            except IntegrityError:
+                # The same external id arrived concurrently; the other request stored it.
+                existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
+                return Received(message=existing, conversation=conversation, created=False)
         Conversation.objects.filter(id=conversation.id).update(last_message_at=now, updated_at=now)
         _publish_message(message, channel=conversation.channel)
     return Received(message=message, conversation=conversation, created=True)

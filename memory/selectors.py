@@ -3,6 +3,7 @@
 These signatures are the contract other apps use (runtime context, handoff packet, Recall API).
 """
 
+import json
 import logging
 import math
 import time
@@ -14,10 +15,10 @@ from django.db import connection
 from django.utils import timezone
 
 from conversations.identity import InvalidAddress, normalize_address
-from conversations.models import Conversation, Customer, Identity
+from conversations.models import Customer, Identity
 
 from . import embeddings
-from .models import CustomerProfile, Observation
+from .models import CustomerProfile
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,18 @@ _TRAIT_LABELS = (
 )
 
 
+# What a turn needs before recall, in one round trip: the profile's traits, whether any memory from
+# other conversations exists (recall is skipped when none does) and the channels of earlier conversations.
+_CUSTOMER_MEMORY_SQL = """
+SELECT (SELECT traits FROM memory_customerprofile WHERE customer_id = %(customer)s),
+       EXISTS (SELECT 1 FROM memory_observation
+               WHERE customer_id = %(customer)s AND superseded_by_id IS NULL
+                 AND conversation_id IS DISTINCT FROM %(conversation)s),
+       ARRAY(SELECT channel FROM conversations_conversation
+             WHERE customer_id = %(customer)s AND id IS DISTINCT FROM %(conversation)s)
+"""
+
+
 def context_for_turn(
     *, customer_id: uuid.UUID, query: str, conversation_id: uuid.UUID | None = None
 ) -> MemoryContext:
@@ -154,23 +167,17 @@ def context_for_turn(
     Observations from the current conversation are left out: they are already in its history.
     """
     started = time.perf_counter()
-    profile = profile_for(customer_id=customer_id)
-    has_memory = Observation.objects.filter(customer_id=customer_id, superseded_by__isnull=True).exclude(
-        conversation_id=conversation_id
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_MEMORY_SQL, {"customer": customer_id, "conversation": conversation_id})
+        traits, has_memory, earlier = cursor.fetchone()
+    traits = json.loads(traits) if isinstance(traits, str) else traits or {}  # Django reads jsonb as text
     recalled: list[RecalledObservation] = []
-    if query and has_memory.exists():
+    if query and has_memory:
         recalled = [
             r
             for r in recall(customer_id=customer_id, query=query, k=CONTEXT_OBSERVATIONS * 2)
             if conversation_id is None or r.conversation_id != conversation_id
         ][:CONTEXT_OBSERVATIONS]
-    traits = profile["traits"]
-    earlier = list(
-        Conversation.objects.filter(customer_id=customer_id)
-        .exclude(id=conversation_id)
-        .values_list("channel", flat=True)
-    )
     lines = []
     if earlier:
         channels = ", ".join(sorted(set(earlier)))
