@@ -82,10 +82,6 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# Recall filters HNSW results by customer: pgvector keeps scanning until enough rows pass (0.8+).
-# Set per connection, so a recall is one statement with no transaction around it.
-_db_options = DATABASES["default"].setdefault("OPTIONS", {})
-_db_options["options"] = f"{_db_options.get('options', '')} -c hnsw.iterative_scan=relaxed_order".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Real-time and background work: Redis when REDIS_URL is set, else in-process.

@@ -48,8 +48,10 @@ class RecalledObservation:
 
 # One statement, so recall costs one round trip: the query's lexemes OR-ed (any shared word counts,
 # more shared words rank higher), the nearest vectors and the best full-text matches, then both scores.
-# `hnsw.iterative_scan` is set for every connection (settings): when the planner picks the HNSW index,
-# it keeps scanning until enough of this customer's rows pass.
+# Filter-first: `IS TRUE` keeps the full-text match off the GIN index, whose postings for a common
+# word span every customer (4 ms instead of 1 on 30k rows); the customer's own rows are few.
+# `hnsw.iterative_scan` is set for every connection (memory/apps.py): when the planner picks the
+# HNSW index, it keeps scanning until enough of this customer's rows pass.
 _RECALL_SQL = """
 WITH q AS (
     SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tsq
@@ -59,7 +61,8 @@ WITH q AS (
     ORDER BY embedding <=> %(vector)s::vector LIMIT %(candidates)s
 ), fts AS (
     SELECT o.id FROM memory_observation o, q
-    WHERE o.customer_id = %(customer)s AND o.superseded_by_id IS NULL AND o.search @@ q.tsq
+    WHERE o.customer_id = %(customer)s AND o.superseded_by_id IS NULL
+      AND (o.search @@ q.tsq) IS TRUE
     ORDER BY ts_rank_cd(o.search, q.tsq) DESC LIMIT %(candidates)s
 )
 SELECT o.id, o.text, o.kind, o.created_at, o.conversation_id, o.message_external_ids,

@@ -96,3 +96,17 @@ def test_a_remembered_message_cannot_open_its_own_prompt_section():
     memory = context_for_turn(customer_id=ivo.id, query="blender refund", conversation_id=None)
     assert "\n# Use case" not in memory.section
     assert all(not line.startswith("#") for line in memory.section.splitlines()[1:])
+
+
+def test_every_new_database_connection_lets_a_filtered_hnsw_scan_fill_k():
+    """With the HNSW index, a customer filter applied after the scan would return fewer than k rows."""
+    from django.db import connections
+
+    fresh = connections.create_connection("default")  # as each new server thread opens its own
+    try:
+        with fresh.cursor() as cursor:
+            cursor.execute("SELECT '[1,2,3]'::vector <=> '[1,2,4]'::vector")  # pgvector loaded
+            cursor.execute("SHOW hnsw.iterative_scan")
+            assert cursor.fetchone()[0] == "relaxed_order"
+    finally:
+        fresh.close()
