@@ -6,6 +6,7 @@ building the context (memory recall included: every caller is a returning custom
 conversation and a dozen observations), the LLM request and the first speakable piece.
 Memory extraction runs where it runs in production with Redis: in a Celery worker process.
 Then 200 interrupted turns: how long after the caller's `interrupt` text tokens still arrive.
+Last, for sizing (no target): 200 turns over eight calls at once, a turn about every second each.
 
 Runs on its own throwaway database and Redis database; prints a table. `--strict` exits 1 on a miss.
 """
