@@ -18,10 +18,15 @@ def _embedding_model_loaded():
 def _flush_test_redis():
     """Each test starts with an empty channel layer database (Redis db 9, tests only)."""
     import redis
+    from channels.layers import channel_layers
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
+    # A fresh layer per test: the shared one keeps per-channel receive locks, and one left held by a
+    # test whose event loop closed mid-receive fails the next test's receive ("bound to a different
+    # event loop").
+    channel_layers.backends.clear()
     yield
     client.close()
 
