@@ -1,5 +1,6 @@
 """Reads of the handoff app: operators and rules to run, queues, waiting handoffs, packets."""
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,7 @@ class _Monitoring:
 _monitoring: dict[str, _Monitoring] = {}  # by database name
 
 
+@functools.cache
 def _monitoring_stamp_sql() -> str:
     # A row's (ctid, xmin) changes whenever it is updated, in any process, by save() or .update()
     # alike; inserts and deletes change the list. So equal stamps mean unchanged rows, at the cost

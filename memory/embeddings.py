@@ -200,8 +200,9 @@ def _local_vector(text: str) -> np.ndarray:
     return entry.result()
 
 
-_ahead_lock = threading.Lock()
-_ahead: ThreadPoolExecutor | None = None
+_ahead = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="encode-ahead"
+)  # its thread starts on first use
 
 
 def encode_ahead(text: str) -> None:
@@ -210,11 +211,6 @@ def encode_ahead(text: str) -> None:
     The semantic operators and recall both need its vector right after the message is stored;
     encoding while it is stored (the model releases the GIL) takes ~6 ms off a voice turn.
     """
-    global _ahead
-    if _ahead is None:
-        with _ahead_lock:
-            if _ahead is None:
-                _ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-ahead")
     _ahead.submit(_local_vector_logged, text.strip())
 
 

@@ -173,7 +173,7 @@ def context_for_turn(
     with connection.cursor() as cursor:
         cursor.execute(_CUSTOMER_MEMORY_SQL, {"customer": customer_id, "conversation": conversation_id})
         traits, has_memory, earlier = cursor.fetchone()
-    traits = json.loads(traits) if isinstance(traits, str) else traits or {}  # Django reads jsonb as text
+    traits = json.loads(traits) if traits else {}  # Django has psycopg read jsonb as text
     recalled: list[RecalledObservation] = []
     if query and has_memory:
         recalled = [
