@@ -55,14 +55,14 @@ def row(name: str, values: list[float], budget: float | None) -> tuple[str, bool
 
 def main() -> int:
     from conversations.models import LLMProvider, Message, UseCase
-    from conversations.pipeline import accept_customer_message
     from conversations.services import Inbound, record_reply
-    from deskapp import event_types, events
     from handoff import operators as ops
     from handoff import selectors, services
     from handoff.defaults import seed_handoff_defaults
     from handoff.models import Operator
-    from memory.embeddings import warm_up
+    from infra import event_types, events
+    from infra.embeddings import warm_up
+    from orchestration.pipeline import accept_customer_message
 
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "baton_bench_handoff"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

@@ -77,7 +77,8 @@ def main() -> None:
 
     setup_django("locomo")
     from conversations.models import Customer
-    from memory import embeddings, services
+    from infra import embeddings
+    from memory import services
     from memory.models import Observation
     from memory.selectors import recall
 

@@ -92,7 +92,7 @@ def noisy(vector, rng: random.Random, sigma: float = 0.02) -> list[float]:
 
 def load(customers: int, per_customer: int, rng: random.Random) -> tuple[list, float]:
     from conversations.models import Customer
-    from memory import embeddings
+    from infra import embeddings
     from memory.models import Observation
     from memory.services import fingerprint, reconcile_profile
 
@@ -135,7 +135,7 @@ def queries(n: int, rng: random.Random) -> list[str]:
 
 
 def measure_recall(customers: list, asked: list[str], rng: random.Random) -> dict[str, list[float]]:
-    from memory import embeddings
+    from infra import embeddings
     from memory.selectors import recall
 
     timings: dict[str, list[float]] = {"cold": [], "embed": [], "db": [], "results": []}
@@ -181,7 +181,7 @@ def measure_hnsw(customers: list, asked: list[str], rng: random.Random) -> tuple
             times.append((time.perf_counter() - t) * 1000)
             expected = exact[query]
             overlap.append(len(set(found) & set(expected)) / max(len(expected), 1))
-        from memory import embeddings, selectors
+        from infra import embeddings, selectors
 
         customer, query = pairs[0]
         vector = "[" + ",".join(f"{x:.6f}" for x in embeddings.embed_query(query)) + "]"
@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
     url = setup_django("scale")
-    from memory import embeddings
+    from infra import embeddings
 
     rng = random.Random(7)
     embeddings.warm_up()

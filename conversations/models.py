@@ -5,13 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-
-class TimeStamped(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
+from infra.models import TimeStamped
 
 
 class Customer(TimeStamped):
@@ -133,6 +127,11 @@ class Conversation(TimeStamped):
         EMAIL = "email", "Email"
         IMPORT = "import", "Imported transcript"
 
+    # WAITING and WITH_AGENT mirror the live Handoff's QUEUED and ACCEPTED on purpose: this layer (and the
+    # channels, the rollout and the AI turn) must know who holds the conversation without reading the
+    # handoff app above it, and a conversation keeps its state between handoffs (several per
+    # conversation, each with its own history). Only handoff services move a conversation into these two
+    # states, in the same transaction as the handoff's own change, so the two cannot drift apart.
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         WAITING = "waiting", "Waiting for an agent"
@@ -273,5 +272,5 @@ class TwilioMessage(TimeStamped):
         return f"{self.direction} SMS {self.sid or '(unsent)'} {self.status}"
 
 
-# Action models belong to this app; importing them here registers them.
+# Action models belong to this app; importing them here registers them (they import nothing from here).
 from .actions.models import Action, ActionInvocation, CustomerVerification  # noqa: E402,F401

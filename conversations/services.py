@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deskapp import event_types
-from deskapp.events import send_event_on_commit
-from deskapp.groups import conversation_group, conversation_staff_group, supervisors_group
-from insights import metrics
+from infra import event_types, metrics
+from infra.events import send_event_on_commit
+from infra.groups import conversation_group, conversation_staff_group, supervisors_group
 
-from . import rollout, selectors
+from . import rollout, selectors, signals
 from .identity import normalize_address
 from .models import ROLLOUT_CHANNELS, Conversation, Customer, Identity, Message, UseCase
 
@@ -284,9 +283,10 @@ def set_conversation_state(
     conversation.save(update_fields=fields)
     _publish_conversation_changed(conversation)
     if status == Conversation.Status.CLOSED:
-        from memory.tasks import enqueue_extraction
-
-        enqueue_extraction(conversation.id, final=True)
+        conversation_id = conversation.id
+        transaction.on_commit(
+            lambda: signals.conversation_closed.send(sender=Conversation, conversation_id=conversation_id)
+        )
     return conversation
 
 
@@ -315,15 +315,13 @@ def merge_customers(*, survivor: Customer, merged: list[Customer]) -> Customer:
 
     The merged customers stay as empty records pointing to the survivor (`merged_into`).
     """
-    from memory.services import merge_customer_memory
-
     with transaction.atomic():
         for other in merged:
             if other.pk == survivor.pk:
                 continue
             Identity.objects.filter(customer=other).update(customer=survivor)
             Conversation.objects.filter(customer=other).update(customer=survivor)
-            merge_customer_memory(survivor_id=survivor.pk, merged_id=other.pk)
+            signals.customers_merged.send(sender=Customer, survivor_id=survivor.pk, merged_id=other.pk)
             other.merged_into = survivor
             if other.external_id and not survivor.external_id:
                 survivor.external_id, other.external_id = other.external_id, None

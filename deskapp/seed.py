@@ -8,9 +8,9 @@ from django.db import transaction
 from conversations.models import LLMProvider, UseCase
 from demostore.services import load_seed_data
 from handoff.defaults import seed_handoff_defaults
+from infra.permissions import AGENTS, SUPERVISORS
 
 from .config import BATON_DIR, kept_secret
-from .permissions import AGENTS, SUPERVISORS
 from .seed_actions import seed_actions
 
 STORE_POLICY = (

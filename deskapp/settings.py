@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "conversations",
     "memory",
     "handoff",
+    "orchestration",
     "insights",
     "demostore",
 ]

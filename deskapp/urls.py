@@ -11,7 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("conversations.urls")),
+    path("", include("orchestration.urls")),
     path("", include("memory.urls")),
     path("", include("handoff.urls")),
     path("", include("insights.urls")),

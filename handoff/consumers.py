@@ -10,9 +10,9 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from deskapp.groups import agent_group, conversation_staff_group, queue_group, supervisors_group
-from deskapp.permissions import is_agent, is_supervisor
-from insights import metrics
+from infra import metrics
+from infra.groups import agent_group, conversation_staff_group, queue_group, supervisors_group
+from infra.permissions import is_agent, is_supervisor
 
 from . import selectors
 

@@ -3,6 +3,8 @@
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from infra import entities
+
 from .models import EscalationRule, Operator, Queue, QueueMembership
 
 # Negated requests for a person: "I don't need a human", "no need for an agent".
@@ -20,7 +22,7 @@ OPERATORS = [
         "severity": Operator.Severity.CRITICAL,
         "description": "13-19 digits (spaces or dashes allowed) that pass the Luhn check; masked before storage.",
         "config": {
-            "patterns": [r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"],
+            "patterns": [entities.CARD_NUMBER],
             "luhn": True,
             "redact": True,
             "mask": "[card number redacted]",

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from conversations.models import Conversation, Message, TimeStamped
+from conversations.models import Conversation, Message
+from infra.models import TimeStamped
 
 
 class Queue(TimeStamped):
@@ -207,6 +208,7 @@ class RuleDecision(models.Model):
 
 
 class Handoff(TimeStamped):
+    # QUEUED and ACCEPTED are mirrored on Conversation.Status (WAITING, WITH_AGENT): see the reason there.
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         ACCEPTED = "accepted", "Accepted"

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from conversations.actions.models import ActionInvocation
+from conversations.actions.selectors import ActionRecord, actions_taken
+from conversations.llm import LLMError, provider_for
+from conversations.llm.base import complete_sync
+from infra import embeddings as semantic
+from infra import entities
+
 from .models import Operator
 
 logger = logging.getLogger(__name__)
@@ -20,7 +27,6 @@ logger = logging.getLogger(__name__)
 CARD_MASK = "[card number redacted]"
 REDACTED = "[redacted]"
 # Used when a redacting operator is broken: card numbers are masked anyway, never stored raw.
-FALLBACK_CARD_PATTERN = r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"
 
 
 @dataclass(frozen=True)
@@ -52,19 +58,6 @@ class Finding:
 # --- pattern -------------------------------------------------------------------------------------
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when `digits` passes the Luhn checksum payment card numbers carry."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
 @lru_cache(maxsize=256)
 def _compile(config_json: str) -> tuple[list[re.Pattern], list[re.Pattern]]:
     config = json.loads(config_json)
@@ -90,7 +83,7 @@ def run_pattern(operator: Operator, view: MessageView) -> list[Finding]:
         for match in pattern.finditer(view.text):
             if wants_luhn:
                 digits = re.sub(r"\D", "", match.group(0))
-                if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
+                if not 13 <= len(digits) <= 19 or not entities.luhn_valid(digits):
                     continue
             spans.append(match.span())
     if not spans:
@@ -99,16 +92,6 @@ def run_pattern(operator: Operator, view: MessageView) -> list[Finding]:
     redact = bool(operator.config.get("redact"))
     excerpt = operator.config.get("mask", REDACTED) if redact else view.text[spans[0][0] : spans[0][1]][:200]
     return [Finding(operator, operator.label, 1.0, tuple(spans), excerpt)]
-
-
-def fallback_card_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Spans of Luhn-valid card numbers, found without any configured operator."""
-    spans = []
-    for match in re.finditer(FALLBACK_CARD_PATTERN, text):
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            spans.append(match.span())
-    return tuple(spans)
 
 
 def mask(text: str, findings: list[Finding]) -> str:
@@ -170,8 +153,6 @@ def run_sentiment(operator: Operator, view: MessageView) -> list[Finding]:
 
 
 def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
-    from memory import embeddings as semantic
-
     config = operator.config
     if len(view.text.split()) < int(config.get("min_words", 1)):
         return []
@@ -204,9 +185,6 @@ def has_llm(provider: Any) -> bool:
 def run_generative(operator: Operator, view: MessageView) -> list[Finding]:
     if not has_llm(view.provider):
         return []  # no LLM configured for this use case: nothing to ask
-    from conversations.llm import LLMError, provider_for
-    from conversations.llm.base import complete_sync
-
     labels = list(operator.config.get("labels", []))
     prompt = operator.config.get(
         "prompt",
@@ -245,50 +223,14 @@ _CLAIM = re.compile(
 )
 
 
-def logged_actions(conversation_id: uuid.UUID | None) -> list[Any]:
-    """The conversation's audit-logged actions, from the actions layer when it is installed, else []."""
-    if conversation_id is None:
-        return []
-    from conversations.actions.selectors import actions_taken
-
-    return actions_taken(conversation_id)
-
-
-_FAILED = {"failed", "error", "failure", "rejected"}
-_SUCCEEDED = {"succeeded", "success", "ok", "done", "completed"}
-
-
-def _field(action: Any, name: str) -> Any:
-    return action.get(name) if isinstance(action, dict) else getattr(action, name, None)
-
-
-def action_failed(action: Any) -> bool:
+def action_failed(record: ActionRecord) -> bool:
     """The action ran and failed (an error, or the backend rejected it); refusals and declines are not failures."""
-    return _field(action, "ok") is False or str(_field(action, "status") or "").lower() in _FAILED
+    return record["status"] in (ActionInvocation.Status.FAILED, ActionInvocation.Status.REJECTED)
 
 
-def action_succeeded(action: Any) -> bool:
+def action_succeeded(record: ActionRecord) -> bool:
     """The action ran and did what it says."""
-    ok = _field(action, "ok")
-    if ok is not None:
-        return bool(ok)
-    return str(_field(action, "status") or "").lower() in _SUCCEEDED
-
-
-def action_record(action: Any) -> dict:
-    """An audit-log entry as the packet shows it (a dict from the actions layer passes through)."""
-    if isinstance(action, dict):
-        return action
-    return {
-        "name": _field(action, "action")
-        or _field(action, "action_name")
-        or _field(action, "name")
-        or str(action),
-        "status": _field(action, "status"),
-        "summary": _field(action, "summary") or "",
-        "error": _field(action, "error") or "",
-        "at": _field(action, "created_at"),
-    }
+    return record["status"] == ActionInvocation.Status.SUCCEEDED
 
 
 # What an action's name contains when it does what the AI claims ("cancelled" ↔ cancel_pending_order).
@@ -304,19 +246,13 @@ _CLAIM_STEMS = {
 }
 
 
-def _action_name(action: Any) -> str:
-    return str(
-        _field(action, "action") or _field(action, "action_name") or _field(action, "name") or ""
-    ).lower()
-
-
-def claim_is_logged(verb: str, actions: list[Any]) -> bool:
-    """True when a succeeded action backs the claimed verb (any success, when names are unknown)."""
-    succeeded = [a for a in actions if action_succeeded(a)]
+def claim_is_logged(verb: str, actions: list[ActionRecord]) -> bool:
+    """True when a succeeded action backs the claimed verb (any success, for a verb of no known action)."""
+    succeeded = [a["action"].lower() for a in actions if action_succeeded(a)]
     stems = _CLAIM_STEMS.get(verb.lower())
     if not stems:
         return bool(succeeded)
-    return any(not _action_name(a) or any(s in _action_name(a) for s in stems) for a in succeeded)
+    return any(any(s in name for s in stems) for name in succeeded)
 
 
 def run_policy(operator: Operator, view: MessageView) -> list[Finding]:
@@ -326,7 +262,7 @@ def run_policy(operator: Operator, view: MessageView) -> list[Finding]:
         actions = None
         for claim in _CLAIM.finditer(view.text):
             if actions is None:
-                actions = logged_actions(view.conversation_id)
+                actions = actions_taken(view.conversation_id) if view.conversation_id else []
             if not claim_is_logged(claim.group(1), actions):
                 return [Finding(operator, operator.label, 1.0, (claim.span(),), claim.group(0))]
         return []

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from deskapp.permissions import is_agent, is_supervisor
+from infra.permissions import AGENTS, SUPERVISORS, is_agent, is_supervisor
 
 from .models import EscalationRule, Handoff, Operator, Queue, Signal
 
@@ -284,10 +285,6 @@ def live_board() -> dict[str, Any]:
 
 
 def staff_agents() -> QuerySet:
-    from django.contrib.auth import get_user_model
-
-    from deskapp.permissions import AGENTS, SUPERVISORS
-
     return (
         get_user_model()
         .objects.filter(groups__name__in=[AGENTS, SUPERVISORS], is_active=True)

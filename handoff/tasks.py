@@ -15,11 +15,3 @@ def summarize_handoff(handoff_id: int) -> None:
 def check_waiting_conversations() -> int:
     """Apply waiting-time rules to conversations whose customer is waiting (schedule every minute)."""
     return len(services.check_waiting_conversations())
-
-
-@shared_task(name="handoff.draft_ai_reply", acks_late=True)
-def draft_ai_reply(conversation_id: str, customer_message_id: str) -> None:
-    """Record what the AI would answer (copilot for an agent, or shadow mode); nothing is sent."""
-    from .copilot import record_ai_draft
-
-    record_ai_draft(conversation_id=conversation_id, customer_message_id=customer_message_id)

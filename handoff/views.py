@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation
-from deskapp.permissions import is_agent, is_supervisor
+from infra.permissions import is_agent, is_supervisor
 
-from . import copilot, selectors, services
+from . import selectors, services
 from .models import CopilotDraft, Handoff
 
 OUTCOME_CHOICES = [
@@ -131,7 +131,7 @@ def ignore_draft(request: HttpRequest, draft_id: int) -> HttpResponse:
         selectors.conversation_for_agent(request.user, draft.conversation_id)
     except PermissionError:
         return _problem(request, "That conversation isn't in your queues.", 403)
-    copilot.ignore_draft(draft_id=draft_id, agent=request.user)
+    services.ignore_draft(draft_id=draft_id, agent=request.user)
     return HttpResponse(status=204)
 
 

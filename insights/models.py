@@ -2,7 +2,8 @@
 
 from django.db import models
 
-from conversations.models import TimeStamped, UseCase
+from conversations.models import UseCase
+from infra.models import TimeStamped
 
 
 class AlertRule(TimeStamped):

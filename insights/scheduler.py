@@ -10,6 +10,10 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from handoff import services as handoff_services
+
+from . import services
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,10 +33,6 @@ def _run_due(jobs: list[list], now: float) -> None:
 
 def start_periodic_thread(stop: threading.Event | None = None) -> tuple[threading.Event, threading.Thread]:
     """Start the periodic tasks in a daemon thread; set the returned event to stop it."""
-    from handoff import services as handoff_services
-
-    from . import services
-
     stop = stop or threading.Event()
     now = time.monotonic()
     jobs = [

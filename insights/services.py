@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from conversations import services as conversation_services
 from conversations.models import Conversation, Message
-from deskapp import event_types
-from deskapp.events import send_event_on_commit
-from deskapp.groups import supervisors_group
+from handoff.models import CopilotDraft, Handoff
+from infra import event_types, metrics
+from infra.events import send_event_on_commit
+from infra.groups import supervisors_group
 
-from . import metrics, selectors
+from . import selectors
 from .models import AlertEvent, AlertRule
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,6 @@ def backdate_simulated_conversation(
             last_message_at=messages[-1].created_at if messages else None,
             closed_at=ended if conversation.closed_at else None,
         )
-        from handoff.models import CopilotDraft, Handoff
-
         for model in (Handoff, CopilotDraft):
             for row in model.objects.filter(conversation_id=conversation_id):
                 model.objects.filter(pk=row.pk).update(created_at=row.created_at + shift)

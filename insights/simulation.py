@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
+from channels.routing import get_default_application
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,9 +27,10 @@ from django.utils import timezone
 
 from conversations import services as conversation_services
 from conversations.models import Conversation, UseCase
-from handoff import copilot
 from handoff import services as handoff_services
 from handoff.models import CopilotDraft, Handoff
+from handoff.selectors import agent_may_take
+from infra.permissions import SUPERVISORS
 
 from . import services
 
@@ -69,9 +71,6 @@ class SimulatedConversation:
 
 def simulation_agent(handoff: Handoff | None = None):
     """The staff user who plays the agent: the demo's `agent` when it may take `handoff`, else a supervisor."""
-    from deskapp.permissions import SUPERVISORS
-    from handoff.selectors import agent_may_take
-
     users = get_user_model().objects.filter(is_active=True)
     agent = users.filter(username="agent").first()
     if agent is not None and (handoff is None or agent_may_take(agent, handoff)):
@@ -188,10 +187,10 @@ def _finish(
         ):
             use = _pick(rng, DRAFT_USE)
             if use == "ignored":
-                copilot.ignore_draft(draft_id=draft.pk, agent=agent)
+                handoff_services.ignore_draft(draft_id=draft.pk, agent=agent)
             else:
                 reply = draft.text if use == "sent_as_is" else f"{draft.text} Anything else I can do?"
-                copilot.record_draft_use(draft_id=draft.pk, agent=agent, sent_text=reply)
+                handoff_services.record_draft_use(draft_id=draft.pk, agent=agent, sent_text=reply)
         handoff_services.record_agent_reply(handoff_id=handoff.pk, agent=agent, text=reply)
         handoff_services.resolve_handoff(handoff_id=handoff.pk, agent=agent, outcome=outcome)
     mean = 420 if handed_off else 150
@@ -214,7 +213,8 @@ async def simulate_traffic(
     first_index: int = 0,
 ) -> list[SimulatedConversation]:
     """Drive `count` conversations over `use_cases` (round robin), `concurrency` at a time."""
-    from deskapp.asgi import application
+    # The served ASGI application, found through settings: no app imports the project package.
+    application = get_default_application()
 
     if not use_cases:
         raise ValueError("no enabled use case to simulate; run the demo seed or add one in admin")

@@ -5,11 +5,11 @@ from celery import shared_task
 from . import services
 
 
-@shared_task
+@shared_task(name="insights.tasks.evaluate_alerts")
 def evaluate_alerts() -> None:
     services.evaluate_alert_rules()
 
 
-@shared_task
+@shared_task(name="insights.tasks.close_idle_conversations")
 def close_idle_conversations() -> None:
     services.close_idle_conversations()

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from conversations import selectors as conversation_selectors
-from deskapp.permissions import is_supervisor
+from infra.permissions import is_supervisor
 
 from . import selectors
-from .metrics import DATABASE_REGISTRY
+from .database_metrics import DATABASE_REGISTRY
 from .models import AlertRule
 
 DEFAULT_DAYS = 30

@@ -13,11 +13,19 @@ class MemoryConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from conversations.signals import conversation_closed, customers_merged
+
+        from . import receivers
+
         connection_created.connect(_recall_session_settings, dispatch_uid="memory-recall-session")
+        conversation_closed.connect(
+            receivers.extract_closed_conversation, dispatch_uid="memory-extract-closed"
+        )
+        customers_merged.connect(receivers.merge_memory_of_merged_customers, dispatch_uid="memory-merge")
         argv = " ".join(sys.argv)
         if "pytest" in argv or not any(word in sys.argv[1:] or word in sys.argv[0] for word in _SERVING):
             return
-        from .embeddings import warm_up
+        from infra.embeddings import warm_up
 
         # Before serving: loading the model holds the interpreter for seconds, which would stall
         # every open websocket if it happened on the first customer message.

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from infra import entities
+
 logger = logging.getLogger(__name__)
 
 KINDS = ("fact", "preference", "issue", "intent", "sentiment", "commitment")
@@ -39,19 +41,6 @@ class Candidate:
     trait_value: str = ""
 
 
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{7,16}\d\b")
-_ORDER = re.compile(r"#?\b(W\d{6,8})\b")
-_ADDRESS = re.compile(
-    r"\b(\d{1,6}\s+(?:[A-Z0-9][\w.'-]*\s+){1,5}(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|"
-    r"way|court|ct|place|pl|square|sq|terrace|parkway|pkwy|circle|cir)\b\.?(?:[^.!?\n]{0,80}?\b\d{5}\b)?)",
-    re.I,
-)
-_ZIP = re.compile(r"\b(?:zip(?: code)?|postcode|postal code)\s*(?:is|:)?\s*(\d{5})\b", re.I)
-_NAME = re.compile(r"\b(?:my name is|this is|i am|i'm)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
-_NOT_NAMES = frozenset(
-    "Just Not Very So Really Still Looking Calling Writing Trying Here Fine Good Sorry".split()
-)
 _PREFERENCE = re.compile(
     r"\b(i (?:really )?(?:prefer|like|love|enjoy|hate|dislike|can't stand)|i'd rather|i would rather|"
     r"please (?:always|never|don't)|my favou?rite|i'm allergic|i am allergic|i'm vegan|i am vegan)\b",
@@ -101,25 +90,22 @@ def _kind_of(sentence: str, role: str) -> tuple[str, float]:
 def _traits(text: str) -> list[tuple[str, str, str]]:
     """(trait, value, statement) for the structured facts in a customer's message."""
     found = []
-    for email in _EMAIL.findall(text):
-        found.append(("email", email.lower(), f"Email address: {email.lower()}"))
-    for raw in _PHONE.findall(text):
-        digits = re.sub(r"\D", "", raw)
-        if 10 <= len(digits) <= 15 and not _ORDER.search(raw):
-            value = "+" + (digits if len(digits) > 10 else "1" + digits)
-            found.append(("phone", value, f"Phone number: {value}"))
-    address = _ADDRESS.search(text)
+    for email in entities.emails(text):
+        found.append(("email", email, f"Email address: {email}"))
+    for phone in entities.phones(text):
+        found.append(("phone", phone, f"Phone number: {phone}"))
+    address = entities.street_address(text)
     if address:
-        value = re.sub(r"\s+", " ", address.group(1)).strip(" .,")
-        found.append(("address", value, f"Address: {value}"))
-    zip_code = _ZIP.search(text)
+        found.append(("address", address, f"Address: {address}"))
+    zip_code = entities.labelled_zip(text)
     if zip_code:
-        found.append(("zip", zip_code.group(1), f"Zip code: {zip_code.group(1)}"))
-    name = _NAME.search(text)
-    if name and name.group(1).split()[0] not in _NOT_NAMES:
-        found.append(("name", name.group(1), f"Name: {name.group(1)}"))
-    for order in dict.fromkeys(_ORDER.findall(text)):
-        found.append(("order", f"#{order}", f"Mentioned order #{order}"))
+        found.append(("zip", zip_code, f"Zip code: {zip_code}"))
+    name = entities.introduced_name(text)
+    if name:
+        full = " ".join(part for part in name if part)
+        found.append(("name", full, f"Name: {full}"))
+    for order in dict.fromkeys(entities.order_ids(text)):
+        found.append(("order", order, f"Mentioned order {order}"))
     return found
 
 

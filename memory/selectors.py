@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from conversations.identity import InvalidAddress, normalize_address
 from conversations.models import Customer, Identity
+from infra import embeddings
 
-from . import embeddings
 from .models import CustomerProfile
 
 logger = logging.getLogger(__name__)

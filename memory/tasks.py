@@ -7,11 +7,13 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, close_old_connections, transaction
 
+from infra.embeddings import EmbeddingError
+
 from . import services
-from .embeddings import EmbeddingError
 
 
 @shared_task(
+    name="memory.tasks.extract_observations",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, EmbeddingError),

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from conversations.identity import InvalidAddress, normalize_address
 from conversations.models import Customer, Identity
+from conversations.services import resolve_customer
 
 from . import selectors, services
 from .extraction import KINDS
@@ -69,8 +70,6 @@ def _customer(body: dict[str, Any], *, create: bool = False) -> Customer | None:
     except InvalidAddress as exc:
         raise BadRequest(str(exc)) from None
     if create:
-        from conversations.services import resolve_customer
-
         return resolve_customer(identities=[(channel, address)])
     return selectors.customer_for_identity(channel=channel, address=address)
 

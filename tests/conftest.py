@@ -9,7 +9,7 @@ from tests.live_server import running_daphne
 def _embedding_model_loaded():
     """Load the embedding model once, as a server does before serving: loading it mid-test holds the
     interpreter for seconds, and the event loop's Redis reads time out meanwhile."""
-    from memory.embeddings import warm_up
+    from infra.embeddings import warm_up
 
     warm_up()
 

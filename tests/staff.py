@@ -2,8 +2,8 @@
 
 from django.contrib.auth.models import Group, User
 
-from deskapp.permissions import AGENTS, SUPERVISORS
 from handoff.defaults import seed_handoff_defaults
+from infra.permissions import AGENTS, SUPERVISORS
 
 
 def make_staff(username: str, *, supervisor: bool = False, first_name: str = "", queue: bool = True) -> User:

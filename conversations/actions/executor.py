@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from insights import metrics
+from infra import metrics
 
 from . import selectors, services
 from .models import Action, ActionInvocation

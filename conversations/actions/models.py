@@ -5,7 +5,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from conversations.models import Conversation, Message, TimeStamped
+from infra.models import TimeStamped
 
 TOOL_NAME = RegexValidator(r"^[a-zA-Z0-9_-]{1,64}$", "letters, digits, _ and - only (a tool name)")
 SETTING_NAME = RegexValidator(r"^[A-Z][A-Z0-9_]*_BASE_URL$", "the name of a setting ending in _BASE_URL")
@@ -106,7 +106,9 @@ class CustomerVerification(TimeStamped):
         LOOKUP = "lookup", "Proved in the conversation"
         LINKED_IDENTITY = "linked_identity", "Channel identity linked to the account"
 
-    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="verification")
+    conversation = models.OneToOneField(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="verification"
+    )
     user_id = models.CharField(max_length=200)
     method = models.CharField(max_length=16, choices=Method.choices)
     evidence = models.CharField(max_length=320, blank=True, help_text="The email or name + zip given.")
@@ -125,7 +127,7 @@ class ActionInvocation(TimeStamped):
         FAILED = "failed", "Failed"
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="action_invocations"
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="action_invocations"
     )
     action = models.ForeignKey(Action, null=True, on_delete=models.SET_NULL, related_name="invocations")
     action_name = models.CharField(max_length=64)
@@ -138,7 +140,7 @@ class ActionInvocation(TimeStamped):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     verified_user_id = models.CharField(max_length=200, blank=True)
     confirmed_by = models.ForeignKey(
-        Message,
+        "conversations.Message",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

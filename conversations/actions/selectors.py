@@ -3,7 +3,7 @@
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from conversations.models import Identity, Message, UseCase
 
@@ -134,23 +134,40 @@ def recent_failures(conversation_id: uuid.UUID) -> int:
     return count
 
 
-def actions_taken(conversation_id: uuid.UUID) -> list[dict[str, Any]]:
+class ActionRecord(TypedDict):
+    """One audit-logged action as the packet, the operators and the rules read it."""
+
+    id: int
+    action: str  # the action's name, e.g. cancel_pending_order
+    arguments: dict[str, Any]
+    status: str  # ActionInvocation.Status
+    summary: str
+    result: Any
+    error: str
+    latency_ms: int | None
+    verified_user_id: str
+    confirmed_by_message_id: str | None
+    confirmed_by_text: str | None
+    at: str
+
+
+def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
     """Every action the AI tried in the conversation, oldest first (for the handoff packet and admins)."""
     return [
-        {
-            "id": i.pk,
-            "action": i.action_name,
-            "arguments": i.arguments,
-            "status": i.status,
-            "summary": i.summary,
-            "result": i.result,
-            "error": i.error,
-            "latency_ms": i.latency_ms,
-            "verified_user_id": i.verified_user_id,
-            "confirmed_by_message_id": str(i.confirmed_by_id) if i.confirmed_by_id else None,
-            "confirmed_by_text": i.confirmed_by.text if i.confirmed_by else None,
-            "at": i.created_at.isoformat(),
-        }
+        ActionRecord(
+            id=i.pk,
+            action=i.action_name,
+            arguments=i.arguments,
+            status=i.status,
+            summary=i.summary,
+            result=i.result,
+            error=i.error,
+            latency_ms=i.latency_ms,
+            verified_user_id=i.verified_user_id,
+            confirmed_by_message_id=str(i.confirmed_by_id) if i.confirmed_by_id else None,
+            confirmed_by_text=i.confirmed_by.text if i.confirmed_by else None,
+            at=i.created_at.isoformat(),
+        )
         for i in ActionInvocation.objects.filter(conversation_id=conversation_id)
         .select_related("confirmed_by")
         .order_by("created_at")

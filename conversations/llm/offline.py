@@ -19,7 +19,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import extract
+from infra import entities
+from infra.embeddings import similarity
+
 from .base import Capabilities, LLMEvent, TextDelta, ToolCall, Usage
 
 MODEL_NAME = "baton-offline-1"
@@ -109,6 +111,17 @@ def _required(tool: dict[str, Any]) -> list[str]:
 
 def _is_identify(tool: dict[str, Any]) -> bool:
     return set(_properties(tool)) in _IDENTIFY_PARAMS
+
+
+def cancel_reason(text: str) -> str | None:
+    lowered = text.lower()
+    if "mistake" in lowered or "by accident" in lowered or "accidentally" in lowered:
+        return "ordered by mistake"
+    if re.search(
+        r"no longer need|don'?t need|do not need|not need|changed my mind|don'?t want|no longer want", lowered
+    ):
+        return "no longer needed"
+    return None
 
 
 @dataclass
@@ -282,8 +295,6 @@ class OfflineEngine:
 
     def _intent(self, state: State) -> tuple[dict[str, Any], str] | None:
         """The tool the customer is asking for and the words since they asked (walking back over answers)."""
-        from memory.embeddings import similarity
-
         candidates = [t for n, t in state.tools.items() if n != HANDOFF_TOOL and not _is_identify(t)]
         if not candidates:
             return None
@@ -367,10 +378,10 @@ class Planner:
         by_email = identify.get(frozenset({"email"}))
         by_name = identify.get(frozenset({"first_name", "last_name", "zip"}))
         tried = [r for r in self.state.results if r.name in (by_email, by_name)]
-        found_emails = extract.emails(self.everything)
+        found_emails = entities.emails(self.everything)
         if by_email and found_emails and not self.state.result(by_email, email=found_emails[-1]):
             return "", _call(by_email, {"email": found_emails[-1]})
-        person = extract.name_and_zip(self.everything)
+        person = entities.name_and_zip(self.everything)
         if by_name and person:
             arguments = dict(zip(("first_name", "last_name", "zip"), person, strict=True))
             if not self.state.result(by_name, **arguments):
@@ -385,7 +396,7 @@ class Planner:
 
     # Arguments ----------------------------------------------------------------------------------
     def order_id(self) -> str | None:
-        ids = extract.order_ids(self.window) or extract.order_ids(self.everything)
+        ids = entities.order_ids(self.window) or entities.order_ids(self.everything)
         return ids[-1] if ids else None
 
     def helper(self, name: str, **arguments: Any) -> Result | tuple[str, ToolCall | None] | None:
@@ -411,12 +422,12 @@ class Planner:
                 None,
             )
         if name == "reason" and self.name.startswith("cancel"):
-            return extract.cancel_reason(self.window) or (
+            return cancel_reason(self.window) or (
                 "Why would you like to cancel it: is it no longer needed, or was it ordered by mistake?",
                 None,
             )
         if name in _ADDRESS_PARAMS or name == "address2":
-            found = extract.address(self.window)
+            found = entities.postal_address(self.window)
             if found is None:
                 return (
                     "What is the new address? Please write it on one line: street, suite (if any), city, "
@@ -431,10 +442,10 @@ class Planner:
         if name == "payment_method_id":
             return self.payment_method()
         if name == "email":
-            found = extract.emails(self.window)
+            found = entities.emails(self.window)
             return found[-1] if found else None
         if name == "product_id":
-            ids = extract.item_ids(self.window)
+            ids = entities.item_ids(self.window)
             return ids[-1] if ids else None
         return None
 
@@ -445,7 +456,7 @@ class Planner:
         if not order:
             return "Which order is it? Please give me the order id, like #W1234567.", None
         items = order.get("items") or []
-        named_ids = [i for i in extract.item_ids(self.window) if any(x["item_id"] == i for x in items)]
+        named_ids = [i for i in entities.item_ids(self.window) if any(x["item_id"] == i for x in items)]
         if named_ids:
             return named_ids
         if len(items) == 1 or _ALL_ITEMS.search(self.window) and not self._named_items(items):
@@ -460,7 +471,7 @@ class Planner:
         chosen = []
         for item in items:
             name = item["name"].lower()
-            if extract.mentions(name, self.window) or extract.mentions(name + "s", self.window):
+            if entities.mentions(name, self.window) or entities.mentions(name + "s", self.window):
                 if item["name"] not in {c[0] for c in chosen} or _ALL_ITEMS.search(self.window):
                     chosen.append((item["name"], item["item_id"]))
         return [item_id for _, item_id in chosen]
@@ -469,7 +480,7 @@ class Planner:
         order = self.order()
         if not isinstance(order, dict):
             return order if isinstance(order, tuple) else []
-        explicit = [i for i in extract.item_ids(self.window) if i not in old_ids]
+        explicit = [i for i in entities.item_ids(self.window) if i not in old_ids]
         if len(explicit) == len(old_ids):
             return explicit
         remaining = list(order.get("items") or [])
@@ -561,11 +572,13 @@ def _closest_variant(old: dict[str, Any], product: dict[str, Any], text: str) ->
             continue
         options = variant["options"]
         named = sum(
-            1 for k, v in options.items() if old["options"].get(k) != v and extract.mentions(str(v), text)
+            1 for k, v in options.items() if old["options"].get(k) != v and entities.mentions(str(v), text)
         )
         kept = sum(1 for k, v in options.items() if old["options"].get(k) == v)
         wrong = sum(
-            1 for k, v in options.items() if old["options"].get(k) != v and not extract.mentions(str(v), text)
+            1
+            for k, v in options.items()
+            if old["options"].get(k) != v and not entities.mentions(str(v), text)
         )
         key = (named - wrong * 0 if named else 0, kept)
         if named and key > best_key:

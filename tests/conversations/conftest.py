@@ -9,7 +9,7 @@ def demo_store(live_daphne, settings):
     holds the interpreter for seconds.
     """
     from deskapp.seed import seed_demo
-    from memory.embeddings import warm_up
+    from infra.embeddings import warm_up
 
     warm_up()
     seed_demo()

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from conversations.models import Conversation, Identity
-from conversations.tokens import read_chat_token
+from orchestration.tokens import read_chat_token
 from tests.builders import start_chat
 
 pytestmark = pytest.mark.django_db

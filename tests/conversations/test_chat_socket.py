@@ -1,10 +1,14 @@
+import uuid
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core import signing
 from prometheus_client import REGISTRY
 
 from conversations.models import Conversation, Message
 from deskapp.asgi import application
+from orchestration.tokens import issue_chat_token
 from tests.builders import connect_chat, receive_until, say, start_chat
 from tests.fakes.openai_server import Reply
 
@@ -83,14 +87,32 @@ async def test_bad_token_is_refused(offline_use_case, token):
 async def test_token_opens_only_its_own_conversation(offline_use_case):
     mine = await database_sync_to_async(start_chat)()
     theirs = await database_sync_to_async(start_chat)()
-    chat = await connect_chat(mine["token"])
+    # A token signed for my customer but naming their conversation opens nothing.
+    crossed = issue_chat_token(
+        conversation_id=uuid.UUID(theirs["conversation_id"]),
+        customer_id=uuid.UUID(mine["customer_id"]),
+        visitor_id="mine",
+    )
+    connected, code = await WebsocketCommunicator(application, f"/ws/chat/?token={crossed}").connect()
+    assert not connected and code == 4404
+    # Their claims signed with any key but the server's open nothing either.
+    forged = signing.dumps(
+        {"c": theirs["conversation_id"], "u": theirs["customer_id"], "v": "guess"},
+        key="not-the-server-secret",
+        salt="baton.chat.token",
+        compress=True,
+    )
+    connected, code = await WebsocketCommunicator(application, f"/ws/chat/?token={forged}").connect()
+    assert not connected and code == 4401
+    chat, other = await connect_chat(mine["token"]), await connect_chat(theirs["token"])
     await say(chat, "hello", "mine-1")
+    assert await other.receive_nothing(timeout=0.3), "their socket hears nothing of my conversation"
     stored = await database_sync_to_async(
         lambda: set(Message.objects.filter(role="customer").values_list("conversation_id", flat=True))
     )()
     assert {str(c) for c in stored} == {mine["conversation_id"]}
-    assert mine["conversation_id"] != theirs["conversation_id"]
     await chat.disconnect()
+    await other.disconnect()
 
 
 async def test_asking_for_a_person_hands_off_and_the_ai_stops(offline_use_case):

@@ -5,7 +5,7 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from deskapp import events
+from infra import events
 
 
 async def _listener(group: str) -> str:

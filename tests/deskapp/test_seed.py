@@ -3,8 +3,8 @@ from django.contrib.auth.models import User
 
 from conversations.models import LLMProvider, UseCase
 from demostore.models import StoreOrder
-from deskapp.permissions import is_agent, is_supervisor
 from deskapp.seed import seed_demo
+from infra.permissions import is_agent, is_supervisor
 
 pytestmark = pytest.mark.django_db
 

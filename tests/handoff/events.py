@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deskapp import events
+from infra import events
 
 
 @contextlib.contextmanager

@@ -8,12 +8,12 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 
 from conversations.models import Conversation, Message
-from deskapp import event_types
-from deskapp.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
-from deskapp.permissions import AGENTS, SUPERVISORS
 from handoff import selectors, services
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Queue
+from infra import event_types
+from infra.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
+from infra.permissions import AGENTS, SUPERVISORS
 from tests.builders import connect_chat, receive_until, start_chat
 from tests.handoff.events import published
 
@@ -168,6 +168,48 @@ def test_acceptance_is_published_to_the_customer_and_to_staff_with_exact_groups(
                 "agent_id": alex.pk,
                 "handoff_id": handoff.pk,
                 "conversation_id": conversation_id,
+                "reason": "customer_request",
+                "queue": "general",
+                "priority": 50,
+                "outcome": None,
             },
         ),
     ]
+
+
+def test_every_handoff_change_reaches_staff_in_one_shape_and_closing_reaches_its_queue(
+    offline_use_case, monkeypatch
+):
+    seed_handoff_defaults()
+    general = Queue.objects.get(name="general")
+    alex = staff("alex", AGENTS, first="Alex", last="Agent")
+    services.add_queue_member(queue=general, user=alex)
+    with published(monkeypatch) as sent:
+        handoff, session = waiting_conversation(general)
+        services.accept_handoff(handoff_id=handoff.pk, agent=alex)
+        services.resolve_handoff(handoff_id=handoff.pk, agent=alex, outcome="resolved")
+    conversation_id = session["conversation_id"]
+    staff_events = [
+        (groups, payload)
+        for groups, kind, payload in sent
+        if kind == event_types.HANDOFF_CHANGED and groups != (conversation_group(conversation_id),)
+    ]
+    assert [p["status"] for _, p in staff_events] == ["queued", "accepted", "closed"]
+    assert {frozenset(p) for _, p in staff_events} == {
+        frozenset(
+            {
+                "status",
+                "agent",
+                "agent_id",
+                "handoff_id",
+                "conversation_id",
+                "reason",
+                "queue",
+                "priority",
+                "outcome",
+            }
+        )
+    }, "one payload shape for every change"
+    staff_groups = (supervisors_group(), conversation_staff_group(conversation_id), queue_group(general.pk))
+    assert [groups for groups, _ in staff_events] == [staff_groups] * 3, "closing reaches the queue too"
+    assert staff_events[-1][1]["outcome"] == "resolved" and staff_events[-1][1]["agent"] == "Alex Agent"

@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from deskapp.asgi import application
-from handoff import copilot
+from handoff import services as handoff_services
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import CopilotDraft, Handoff
+from orchestration import copilot
 from tests.builders import connect_chat, receive_until, start_chat
 from tests.staff import make_staff
 
@@ -23,9 +24,9 @@ def client_for(user: User) -> Client:
 
 
 def escalated_conversation(text: str = "I want a real person") -> tuple[dict, Handoff]:
-    from conversations.pipeline import accept_customer_message
     from conversations.services import Inbound
-    from conversations.tokens import read_chat_token
+    from orchestration.pipeline import accept_customer_message
+    from orchestration.tokens import read_chat_token
 
     session = start_chat(name="Noah Brown")
     claims = read_chat_token(session["token"])
@@ -261,3 +262,27 @@ class TestStaffSockets:
         await desk.send_json_to({"type": "watch", "conversation_id": session["conversation_id"]})
         assert (await desk.receive_json_from(timeout=5))["event"] == "error"
         await desk.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_agent_reassigned_a_conversation_outside_their_queues_is_told_on_their_desk(
+    offline_use_case,
+):
+    await database_sync_to_async(seed_handoff_defaults)()
+    olga = await database_sync_to_async(make_staff)("olga", queue=False)
+    boss = await database_sync_to_async(make_staff)("boss", supervisor=True)
+    session, handoff = await database_sync_to_async(escalated_conversation)()
+    desk, connected = await staff_socket("/ws/desk/", olga)
+    assert connected
+    await database_sync_to_async(handoff_services.reassign_handoff)(
+        handoff_id=handoff.pk, supervisor=boss, agent=olga
+    )
+    event = await desk.receive_json_from(timeout=5)
+    assert (event["event"], event["status"], event["agent_id"], event["conversation_id"]) == (
+        "conversation.handoff_changed",
+        "accepted",
+        olga.pk,
+        session["conversation_id"],
+    )
+    assert await desk.receive_nothing(timeout=0.3), "told once"
+    await desk.disconnect()

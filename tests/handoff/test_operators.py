@@ -2,9 +2,12 @@
 
 import pytest
 
+from conversations.actions.models import ActionInvocation
+from conversations.models import Conversation, Customer
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Operator
-from handoff.operators import MessageView, luhn_valid, run_operator
+from handoff.operators import MessageView, run_operator
+from infra.entities import luhn_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -226,25 +229,29 @@ def test_missing_disclosure_on_the_first_ai_reply_only():
     assert findings("disclosure-missing", "Sure, one moment.", role="ai", ai_messages_before=2) == []
 
 
-def test_action_claim_is_checked_against_the_matching_audited_action(monkeypatch):
-    from conversations.actions import selectors as conversation_selectors
+def audited(conversation: Conversation, action: str, status: str) -> ActionInvocation:
+    """An action as the executor logs it (the real audit row, read back through `actions_taken`)."""
+    error = "" if status == ActionInvocation.Status.SUCCEEDED else "backend said no"
+    return ActionInvocation.objects.create(
+        conversation=conversation, action_name=action, status=status, error=error
+    )
 
-    log = [{"name": "get_order_details", "status": "succeeded"}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log)
+
+def test_action_claim_is_checked_against_the_matching_audited_action():
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    audited(conversation, "get_order_details", ActionInvocation.Status.SUCCEEDED)
     claim = "I've cancelled order #W123."
-    view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
+    view = {"role": "ai", "conversation_id": conversation.id}
     assert findings("action-claimed-not-logged", claim, **view), "looking an order up is not cancelling it"
-    log.append({"name": "cancel_pending_order", "status": "failed"})
+    audited(conversation, "cancel_pending_order", ActionInvocation.Status.FAILED)
     assert findings("action-claimed-not-logged", claim, **view), "a failed cancellation is not a cancellation"
-    log.append({"name": "cancel_pending_order", "status": "succeeded"})
+    audited(conversation, "cancel_pending_order", ActionInvocation.Status.SUCCEEDED)
     assert findings("action-claimed-not-logged", claim, **view) == []
 
 
-@pytest.mark.parametrize("status", ["awaiting_confirmation", "declined", "refused"])
-def test_an_action_that_did_not_run_does_not_back_a_claim(monkeypatch, status):
-    from conversations.actions import selectors as conversation_selectors
-
-    log = [{"name": "cancel_pending_order", "status": status}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: log)
-    view = {"role": "ai", "conversation_id": "c0a8b0b2-0000-4000-8000-000000000000"}
+@pytest.mark.parametrize("status", ["awaiting_confirmation", "declined", "refused", "rejected"])
+def test_an_action_that_did_not_run_does_not_back_a_claim(status):
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    audited(conversation, "cancel_pending_order", status)
+    view = {"role": "ai", "conversation_id": conversation.id}
     assert findings("action-claimed-not-logged", "I've cancelled order #W123.", **view)

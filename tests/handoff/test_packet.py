@@ -8,10 +8,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message
-from deskapp import event_types
-from deskapp.groups import supervisors_group
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Handoff
+from infra import event_types
+from infra.groups import supervisors_group
 from tests.builders import connect_chat, receive_until, say, start_chat
 from tests.fakes.openai_server import Reply
 

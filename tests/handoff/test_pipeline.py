@@ -6,12 +6,12 @@ import logging
 import pytest
 
 from conversations.models import Conversation, Message
-from conversations.pipeline import accept_customer_message
 from conversations.services import Inbound
-from deskapp import event_types
-from deskapp.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import EscalationRule, Handoff, Operator, RuleDecision, Signal
+from infra import event_types
+from infra.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
+from orchestration.pipeline import accept_customer_message
 from tests.handoff.events import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.actions import selectors as conversation_selectors
+from conversations.actions.models import ActionInvocation
 from conversations.models import Message
-from conversations.pipeline import accept_customer_message
 from conversations.services import Inbound
 from handoff import services
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import EscalationRule, Handoff, Operator, RuleDecision, Signal
+from orchestration.pipeline import accept_customer_message
 from tests.fakes.openai_server import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,17 +78,27 @@ def test_generative_operator_failure_is_skipped_and_the_message_kept(openai_use_
     assert not Signal.objects.filter(operator_slug="intent-llm").exists()
 
 
-def test_actions_that_keep_failing_hand_off_with_the_actions_in_the_packet(offline_use_case, monkeypatch):
+def test_actions_that_keep_failing_hand_off_with_the_actions_in_the_packet(offline_use_case):
     seed_handoff_defaults()
     accepted = sms("cancel order #W2611340", "1")
-    failures = [{"name": "cancel_pending_order", "status": "failed", "error": "timeout"}]
-    monkeypatch.setattr(conversation_selectors, "actions_taken", lambda _id: failures)
+
+    def fail() -> None:
+        ActionInvocation.objects.create(
+            conversation=accepted.conversation,
+            action_name="cancel_pending_order",
+            status=ActionInvocation.Status.FAILED,
+            error="timeout",
+        )
+
+    fail()
     _, handoff = services.evaluate_rules(conversation_id=accepted.conversation.id)
     assert handoff is None, "one failure is not enough"
-    failures.append({"name": "cancel_pending_order", "status": "failed", "error": "timeout"})
+    fail()
     _, handoff = services.evaluate_rules(conversation_id=accepted.conversation.id)
     assert handoff.reason == "action_failed" and handoff.rule.name == "Action keeps failing"
-    assert handoff.packet["actions"] == failures
+    assert [(a["action"], a["status"], a["error"]) for a in handoff.packet["actions"]] == [
+        ("cancel_pending_order", "failed", "timeout")
+    ] * 2
 
 
 def test_waiting_time_rule_fires_when_the_customer_waited_long_enough(offline_use_case):

@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from conversations.models import Conversation, Customer, UseCase
-from deskapp.permissions import AGENTS, SUPERVISORS
 from handoff.models import Handoff
+from infra.permissions import AGENTS, SUPERVISORS
 
 
 def use_case(slug: str = "orders", **fields) -> UseCase:

@@ -1,8 +1,8 @@
 import pytest
 from django.utils import timezone
 
-from deskapp import event_types
-from deskapp.groups import supervisors_group
+from infra import event_types
+from infra.groups import supervisors_group
 from insights import services
 from insights.models import AlertEvent, AlertRule
 from tests.fakes.webhook_server import WebhookReceiver

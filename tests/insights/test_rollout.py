@@ -5,10 +5,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from conversations import pipeline, services
+from conversations import services
 from conversations.models import Conversation, UseCase
 from conversations.rollout import assign_handler, bucket_for
 from handoff.models import Handoff
+from orchestration import pipeline
 from tests.builders import start_chat
 
 
@@ -129,7 +130,7 @@ def test_a_human_slice_conversation_joins_the_queue_with_its_first_message(offli
 
 
 def _inbound_for(session: dict, text: str, external_id: str) -> services.Inbound:
-    from conversations.tokens import read_chat_token
+    from orchestration.tokens import read_chat_token
 
     claims = read_chat_token(session["token"])
     return services.Inbound(

@@ -5,10 +5,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Message, UseCase
-from deskapp import event_types
-from deskapp.groups import conversation_staff_group
-from handoff import copilot
+from handoff import services as handoff_services
 from handoff.models import CopilotDraft, Handoff
+from infra import event_types
+from infra.groups import conversation_staff_group
+from orchestration import copilot
 from tests.builders import connect_chat, receive_until, start_chat
 from tests.insights.builders import agent
 
@@ -79,11 +80,11 @@ def test_agent_use_of_a_draft_is_classified(shadow_use_case):
     same = _shadow_draft("Shipping is free on every order.")
     edited = _shadow_draft("Shipping is free on every order.")
     ignored = _shadow_draft("Shipping is free on every order.")
-    copilot.record_draft_use(
+    handoff_services.record_draft_use(
         draft_id=same.pk, agent=person, sent_text="  shipping is FREE on every   order. "
     )
-    copilot.record_draft_use(draft_id=edited.pk, agent=person, sent_text="Shipping is free, yes!")
-    copilot.ignore_draft(draft_id=ignored.pk, agent=person)
+    handoff_services.record_draft_use(draft_id=edited.pk, agent=person, sent_text="Shipping is free, yes!")
+    handoff_services.ignore_draft(draft_id=ignored.pk, agent=person)
     statuses = dict(CopilotDraft.objects.values_list("id", "status"))
     assert statuses == {same.pk: "sent_as_is", edited.pk: "edited", ignored.pk: "ignored"}
     assert CopilotDraft.objects.get(pk=edited.pk).sent_text == "Shipping is free, yes!"

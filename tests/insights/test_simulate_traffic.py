@@ -5,8 +5,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from conversations.models import Conversation, LLMProvider, Message, UseCase
-from deskapp.permissions import AGENTS
 from handoff.models import CopilotDraft, Handoff
+from infra.permissions import AGENTS
 from insights import selectors
 from tests.insights import builders as b
 

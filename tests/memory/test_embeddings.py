@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from memory import embeddings, services
+from infra import embeddings
+from memory import services
 from memory.selectors import recall
 from tests.memory.builders import conversation_with, customer
 

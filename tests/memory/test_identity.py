@@ -3,10 +3,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from conversations.models import Conversation, Customer, Identity
-from conversations.pipeline import accept_customer_message
 from conversations.services import Inbound
 from memory.models import CustomerProfile, Observation
 from memory.selectors import profile_for, recall
+from orchestration.pipeline import accept_customer_message
 from tests.builders import start_chat
 from tests.memory.builders import conversation_with, customer
 

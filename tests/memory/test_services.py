@@ -7,6 +7,7 @@ from conversations.services import set_conversation_state
 from memory import services
 from memory.models import CustomerProfile, ExtractedMessage, Observation
 from memory.selectors import profile_for, recall
+from memory.services import profiles
 from tests.fakes.openai_server import Reply
 from tests.memory.builders import conversation_with, customer, say_more
 
@@ -32,16 +33,16 @@ def test_running_extraction_twice_stores_nothing_twice():
 
 def test_a_worker_killed_mid_extraction_loses_nothing_on_retry(monkeypatch):
     talk = conversation_with(customer("Bo"), "The headphones I got are defective.", "I need to return them.")
-    real = services.reconcile_profile
+    real = profiles.reconcile_profile
 
     def crash(**kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "reconcile_profile", crash)
+    monkeypatch.setattr(profiles, "reconcile_profile", crash)
     with pytest.raises(RuntimeError):
         services.extract_observations(conversation_id=talk.id)
     assert Observation.objects.count() == 0 and ExtractedMessage.objects.count() == 0
-    monkeypatch.setattr(services, "reconcile_profile", real)
+    monkeypatch.setattr(profiles, "reconcile_profile", real)
     assert services.extract_observations(conversation_id=talk.id) == 2
     assert Observation.objects.count() == 2
 

@@ -39,7 +39,7 @@ class RelayClient:
     ) -> None:
         """Twilio's setup message; `call_token` is the custom parameter of the TwiML (made here when None)."""
         if call_token is None:
-            from conversations.channels.voice import issue_call_token
+            from orchestration.channels.voice import issue_call_token
 
             call_token = issue_call_token(call_sid=call_sid)
         await self.send(

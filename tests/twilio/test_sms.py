@@ -3,11 +3,12 @@
 import pytest
 from django.conf import settings
 
-from conversations.channels import deliver_reply, sms
+from conversations.delivery import deliver_reply
 from conversations.models import Conversation, Customer, Identity, Message, TwilioMessage
 from conversations.services import record_reply
 from handoff.models import Handoff
 from handoff.services import accept_handoff, record_agent_reply
+from orchestration.channels import sms
 from tests.builders import start_chat
 from tests.fakes.openai_server import Reply
 from tests.fakes.twilio_server import Failure, FakeTwilio

@@ -1,6 +1,6 @@
 """What text-to-speech receives: whole words, never half a number, no markdown marks read aloud."""
 
-from conversations.channels.speech import SpeakableChunker
+from orchestration.channels.speech import SpeakableChunker
 
 
 def speak(tokens: list[str]) -> list[str]:

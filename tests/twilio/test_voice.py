@@ -12,10 +12,10 @@ import websockets.exceptions
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from conversations.channels.voice import call_sid_from_token
 from conversations.models import Conversation, Customer, Message
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Handoff
+from orchestration.channels.voice import call_sid_from_token
 from tests.builders import start_chat
 from tests.fakes.openai_server import Reply
 from tests.twilio.helpers import twilio_post

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from conversations.models import Conversation
 from deskapp.celery import lower_worker_priority
 from deskapp.seed import demo_password, seed_demo
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             self.stdout.write("demo seeded")
         # Load the embedding model before serving: importing it mid-conversation holds the
         # interpreter for seconds and starves open websockets.
-        from memory.embeddings import warm_up
+        from infra.embeddings import warm_up  # imported here: loading torch is part of what this step times
 
         warm_up()
         self.stdout.write("embedding model loaded")
@@ -59,7 +60,7 @@ class Command(BaseCommand):
             )
             self.stdout.write("celery worker and beat started (REDIS_URL is set)")
         else:
-            from insights.scheduler import start_periodic_thread
+            from insights.scheduler import start_periodic_thread  # only without a Celery beat
 
             start_periodic_thread()
             self.stdout.write(
@@ -82,8 +83,6 @@ class Command(BaseCommand):
 
     def offer_traffic(self, count: int) -> None:
         """A fresh install gets synthetic traffic so /insights/ shows real numbers at once."""
-        from conversations.models import Conversation
-
         if Conversation.objects.exists():
             self.stdout.write(
                 "insights: to add synthetic traffic, run: python manage.py simulate_traffic --conversations 200"

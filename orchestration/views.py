@@ -6,8 +6,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import services
-from .identity import InvalidAddress
+from conversations import services
+from conversations.identity import InvalidAddress
+
 from .tokens import issue_chat_token
 
 

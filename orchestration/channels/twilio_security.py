@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from twilio.request_validator import RequestValidator
 
-from insights import metrics
+from infra import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from conversations.identity import InvalidAddress
+from handoff.models import Handoff
 from handoff.wording import person_coming
 
-from ..identity import InvalidAddress
-from ..twilio_security import twilio_webhook
 from . import sms, twiml, voice
+from .twilio_security import twilio_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def voice_handoff(request: HttpRequest) -> HttpResponse:
         reason, detail = str(data.get("reason") or ""), "handed off by the voice relay"
     elif request.POST.get("SessionStatus") == "failed" or request.POST.get("ErrorCode"):
         # The relay broke mid-call: a person takes the caller rather than hanging up on them.
-        reason = "llm_failure"
+        reason = Handoff.Reason.LLM_FAILURE
         detail = f"ConversationRelay failed: {request.POST.get('ErrorCode', '')} {request.POST.get('ErrorMessage', '')}"
     else:
         return _twiml(twiml.hang_up())

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from conversations.models import Conversation, Message
+from conversations.services import Inbound, Received, receive_message
 from handoff import services as handoff_services
-from memory import embeddings
-
-from .models import Conversation, Message
-from .services import Inbound, Received, receive_message
+from handoff.models import Handoff
+from infra import embeddings
+from memory.tasks import enqueue_extraction
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,6 @@ def observe_stored_message(stored: Stored) -> Accepted:
                 conversation.refresh_from_db()
         if conversation.shadow or conversation.status == Conversation.Status.WITH_AGENT:
             _enqueue_ai_draft(conversation, message)
-        from memory.tasks import enqueue_extraction
-
         enqueue_extraction(conversation.id)
     return Accepted(
         message=message, conversation=conversation, created=received.created, ai_should_reply=ai_should_reply
@@ -94,14 +93,14 @@ def _follow_rollout(conversation: Conversation, message: Message) -> None:
         return
     if conversation.status == Conversation.Status.OPEN and conversation.handler == Conversation.Handler.HUMAN:
         handoff_services.start_handoff(
-            conversation_id=conversation.id, reason="rollout", detail=conversation.handler_reason
+            conversation_id=conversation.id, reason=Handoff.Reason.ROLLOUT, detail=conversation.handler_reason
         )
         conversation.refresh_from_db(fields=["status", "handler"])
 
 
 def _enqueue_ai_draft(conversation: Conversation, message: Message) -> None:
     """The AI drafts a reply for the agent (copilot) or for the record (shadow mode); it never sends it."""
-    from handoff.tasks import draft_ai_reply
+    from .tasks import draft_ai_reply  # tasks imports the SMS adapter, which imports this module
 
     conversation_id, message_id = str(conversation.id), str(message.id)
     # After commit, so the task (maybe in another process) sees the stored message.

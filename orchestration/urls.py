@@ -5,5 +5,5 @@ from . import views
 urlpatterns = [
     path("api/chat/sessions", views.create_chat_session, name="chat-sessions"),
     path("chat/", views.chat_page, name="chat"),
-    path("", include("conversations.channels.urls")),
+    path("", include("orchestration.channels.urls")),
 ]

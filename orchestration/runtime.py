@@ -15,20 +15,23 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from deskapp import event_types
-from deskapp.events import publish_now
-from deskapp.groups import conversation_group, conversation_staff_group
-from insights import metrics
+from conversations import services
+from conversations.actions import selectors as action_selectors
+from conversations.actions import services as action_services
+from conversations.actions.executor import run_tool_call, verify_by_linked_identity
+from conversations.actions.wording import CONFIRM_QUESTION
+from conversations.llm import LLMError, provider_for
+from conversations.llm.base import TextDelta, ToolCall, Usage
+from conversations.llm.offline import HANDOFF_TOOL
+from conversations.models import Message
+from handoff import services as handoff_services
+from handoff.models import Handoff
+from handoff.wording import HOLDING_REPLY
+from infra import event_types, metrics
+from infra.events import publish_now
+from infra.groups import conversation_group, conversation_staff_group
 
-from . import selectors, services
-from .actions import selectors as action_selectors
-from .actions import services as action_services
-from .actions.executor import run_tool_call, verify_by_linked_identity
-from .actions.wording import CONFIRM_QUESTION
-from .llm import LLMError, provider_for
-from .llm.base import TextDelta, ToolCall, Usage
-from .llm.offline import HANDOFF_TOOL
-from .models import Message
+from .context import TurnContext, turn_context
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ TurnEvent = TurnToken | TurnMessage | TurnHandoff
 _ROLE_TO_LLM = {Message.Role.CUSTOMER: "user", Message.Role.AI: "assistant", Message.Role.AGENT: "assistant"}
 
 
-def build_prompt(context: selectors.TurnContext) -> list[dict[str, Any]]:
+def build_prompt(context: TurnContext) -> list[dict[str, Any]]:
     """System instructions (base policy, use case, what we know of the customer) and recent history."""
     system = [BASE_INSTRUCTIONS]
     if context.use_case:
@@ -98,18 +101,18 @@ def build_prompt(context: selectors.TurnContext) -> list[dict[str, Any]]:
     return messages
 
 
-def tools_for(context: selectors.TurnContext) -> list[dict[str, Any]]:
+def tools_for(context: TurnContext) -> list[dict[str, Any]]:
     """The handoff tool plus the use case's actions as Chat Completions tools (reads the database)."""
     return [HANDOFF_TOOL_SCHEMA, *action_selectors.tools_for_use_case(context.use_case)]
 
 
-def _load_turn(conversation_id: uuid.UUID) -> tuple[selectors.TurnContext, list[dict[str, Any]]]:
+def _load_turn(conversation_id: uuid.UUID) -> tuple[TurnContext, list[dict[str, Any]]]:
     # One trip to the database thread for every read before the LLM call: each trip costs a voice turn.
-    context = selectors.turn_context(conversation_id)
+    context = turn_context(conversation_id)
     return context, tools_for(context) if context.ai_holds_conversation else []
 
 
-def _prepare_turn(context: selectors.TurnContext) -> None:
+def _prepare_turn(context: TurnContext) -> None:
     """Settle a customer's no to a waiting change; tell the LLM who is verified and what was changed."""
     latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
     if latest is not None:
@@ -181,9 +184,9 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                         )
                     )
                 reason = (
-                    "customer_request"
-                    if handoff_call.arguments.get("reason") in (None, "", "customer_request")
-                    else "out_of_policy"
+                    Handoff.Reason.CUSTOMER_REQUEST
+                    if handoff_call.arguments.get("reason") in (None, "", Handoff.Reason.CUSTOMER_REQUEST)
+                    else Handoff.Reason.OUT_OF_POLICY
                 )
                 async for event in _hand_off(
                     conversation_id, reason, str(handoff_call.arguments.get("reason", ""))
@@ -260,7 +263,9 @@ async def _action_failure(
     yield TurnMessage(
         await _store_ai_text(conversation_id, message_id, honest, started, first_token_ms, usage)
     )
-    async for event in _hand_off(conversation_id, "action_failed", "an action failed repeatedly"):
+    async for event in _hand_off(
+        conversation_id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
+    ):
         yield event
 
 
@@ -289,8 +294,6 @@ async def _store_ai_text(
 
 def _observe_ai_message(message: Message) -> None:
     # Policy operators check what the customer actually received; a broken one never breaks the turn.
-    from handoff import services as handoff_services
-
     try:
         handoff_services.observe_ai_message(message=message)
     except Exception:
@@ -298,8 +301,6 @@ def _observe_ai_message(message: Message) -> None:
 
 
 async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> AsyncIterator[TurnEvent]:
-    from handoff import services as handoff_services
-
     handoff = await database_sync_to_async(handoff_services.start_handoff)(
         conversation_id=conversation_id, reason=reason, detail=detail
     )
@@ -307,13 +308,11 @@ async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> Asy
 
 
 async def _llm_failure(conversation_id: uuid.UUID, detail: str) -> AsyncIterator[TurnEvent]:
-    from handoff.wording import HOLDING_REPLY
-
     holding = await database_sync_to_async(services.record_reply)(
         conversation_id=conversation_id, role=Message.Role.SYSTEM, text=HOLDING_REPLY
     )
     yield TurnMessage(holding)
-    async for event in _hand_off(conversation_id, "llm_failure", detail[:500]):
+    async for event in _hand_off(conversation_id, Handoff.Reason.LLM_FAILURE, detail[:500]):
         yield event
 
 

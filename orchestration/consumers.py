@@ -9,10 +9,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from deskapp.groups import conversation_group
-from insights import metrics
+from conversations import selectors, services
+from infra import metrics
+from infra.groups import conversation_group
 
-from . import pipeline, runtime, selectors, services
+from . import pipeline, runtime
 from .tokens import BadToken, read_chat_token
 
 logger = logging.getLogger(__name__)

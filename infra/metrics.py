@@ -1,15 +1,10 @@
-"""Prometheus metrics: failures must be loud. Exposed at `/metrics`.
+"""The Prometheus metrics registry: failures must be loud. Exposed at `/metrics`.
 
 Counters live in each process; what the database already knows (the human queue right now)
-is read at scrape time by `DatabaseCollector`, so several processes never disagree about it.
+is read at scrape time by `insights.database_metrics`, so several processes never disagree about it.
 """
 
-import logging
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
-
-logger = logging.getLogger(__name__)
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter("baton_messages_total", "Messages stored", ["channel", "role"])
 TURNS = Counter("baton_ai_turns_total", "AI turns run", ["outcome"])
@@ -49,36 +44,6 @@ def observe_queue_wait(*, queue: str, seconds: float) -> None:
     QUEUE_WAIT.labels(queue=queue or "default").observe(max(seconds, 0.0))
 
 
-class DatabaseCollector:
-    """Gauges read from the database at scrape time: the human queue as it is now."""
-
-    def collect(self):
-        waiting = GaugeMetricFamily(
-            "baton_queue_waiting", "Handoffs waiting for an agent now", labels=["reason"]
-        )
-        oldest = GaugeMetricFamily(
-            "baton_queue_oldest_wait_seconds", "Longest current wait in the human queue"
-        )
-        try:
-            from django.db.models import Count, Min
-            from django.utils import timezone
-
-            from handoff.models import Handoff
-
-            queued = Handoff.objects.filter(status=Handoff.Status.QUEUED)
-            for row in queued.values("reason").annotate(n=Count("id")).order_by("reason"):
-                waiting.add_metric([row["reason"]], row["n"])
-            first = queued.aggregate(first=Min("created_at"))["first"]
-            oldest.add_metric([], (timezone.now() - first).total_seconds() if first else 0.0)
-        except Exception:  # a scrape must answer even when the database does not
-            logger.exception("metrics: could not read the queue from the database")
-            return
-        yield waiting
-        yield oldest
-
-
-DATABASE_REGISTRY = CollectorRegistry(auto_describe=False)
-DATABASE_REGISTRY.register(DatabaseCollector())
 TWILIO_REJECTED = Counter(
     "baton_twilio_rejected_total", "Twilio webhooks and handshakes refused for a bad signature", ["endpoint"]
 )

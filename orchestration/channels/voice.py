@@ -3,23 +3,21 @@
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.core import signing
 from django.db import connection, transaction
 
-from deskapp import event_types
-from deskapp.events import send_event_on_commit
-from deskapp.groups import conversation_group, conversation_staff_group, supervisors_group
+from conversations import selectors as conversation_selectors
+from conversations import services
+from conversations.identity import InvalidAddress, normalize_phone
+from conversations.models import Conversation, Identity, Message
+from handoff import services as handoff_services
+from handoff.models import Handoff
+from infra import event_types
+from infra.events import send_event_on_commit
+from infra.groups import conversation_group, conversation_staff_group, supervisors_group
 
-from .. import selectors as conversation_selectors
-from .. import services
-from ..identity import InvalidAddress, normalize_phone
-from ..models import Conversation, Identity, Message
 from . import selectors
-
-if TYPE_CHECKING:
-    from handoff.models import Handoff
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +136,8 @@ def end_call(*, conversation_id: uuid.UUID) -> None:
             services.set_conversation_state(conversation=conversation, status=Conversation.Status.CLOSED)
 
 
-def route_call_to_human(*, call_sid: str, reason: str, detail: str = "") -> "Handoff | None":
+def route_call_to_human(*, call_sid: str, reason: str, detail: str = "") -> Handoff | None:
     """The call's live handoff, starting one (idempotent) when the relay ended without one; None for an unknown call."""
-    from handoff import services as handoff_services
-    from handoff.models import Handoff
-
     conversation = selectors.call_conversation(call_sid=call_sid)
     if conversation is None:
         logger.warning("handoff requested for unknown call %s", call_sid)

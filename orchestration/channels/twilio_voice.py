@@ -14,16 +14,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from deskapp.groups import conversation_group
-from insights import metrics
+from conversations.models import Conversation, Message
+from conversations.services import Inbound
+from handoff import selectors as handoff_selectors
+from infra import metrics
+from infra.groups import conversation_group
 from memory import selectors as memory_selectors
 
 from .. import pipeline, runtime
-from ..models import Conversation, Message
-from ..services import Inbound
-from ..twilio_security import handshake_is_from_twilio
-from . import selectors, voice
+from . import voice
 from .speech import SpeakableChunker
+from .twilio_security import handshake_is_from_twilio
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +187,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
 
     async def _end_if_handed_off(self) -> None:
         """End the relay with `handoffData` when the conversation has a live handoff (a rule escalated)."""
-        handoff = await database_sync_to_async(selectors.live_handoff)(
-            conversation_id=self.call.conversation.id
-        )
+        handoff = await database_sync_to_async(handoff_selectors.live_handoff)(self.call.conversation.id)
         if handoff:
             await self.end_with_handoff(handoff.pk, handoff.reason)
 
@@ -302,8 +301,6 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     async def conversation_handoff_changed(self, event: dict) -> None:
         if event.get("status") != "queued" or self.ended or self.call is None:
             return
-        handoff = await database_sync_to_async(selectors.live_handoff)(
-            conversation_id=self.call.conversation.id
-        )
+        handoff = await database_sync_to_async(handoff_selectors.live_handoff)(self.call.conversation.id)
         if handoff:
             await self.end_with_handoff(handoff.pk, handoff.reason)

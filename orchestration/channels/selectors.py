@@ -1,34 +1,15 @@
-"""Reads for the Twilio channels: a call's handoff (what the desk shows for it), where an SMS reply goes."""
+"""Reads for the Twilio channels: a call's conversation, where an SMS reply goes, whether a text awaits an answer."""
 
 import uuid
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from ..models import Conversation, Identity, Message, TwilioMessage
-
-if TYPE_CHECKING:
-    from handoff.models import Handoff
-
-
-def live_handoff(*, conversation_id: uuid.UUID) -> "Handoff | None":
-    """The conversation's queued or accepted handoff, if any."""
-    from handoff.models import Handoff
-
-    return (
-        Handoff.objects.filter(conversation_id=conversation_id).exclude(status=Handoff.Status.CLOSED).first()
-    )
+from conversations.models import Conversation, Identity, Message, TwilioMessage
 
 
 def call_conversation(*, call_sid: str) -> Conversation | None:
     """The voice conversation of a Twilio CallSid."""
     return Conversation.objects.filter(channel=Conversation.Channel.VOICE, external_id=call_sid).first()
-
-
-def handoff_for_call(*, call_sid: str) -> "Handoff | None":
-    """The live handoff of the call `call_sid` (what the desk shows for that call), or None."""
-    conversation = call_conversation(call_sid=call_sid)
-    return live_handoff(conversation_id=conversation.id) if conversation else None
 
 
 def sms_addresses(*, conversation: Conversation) -> tuple[str, str]:

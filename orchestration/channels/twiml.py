@@ -6,7 +6,7 @@ from django.conf import settings
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
-from ..twilio_security import public_url
+from .twilio_security import public_url
 
 logger = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from insights import metrics
+from conversations.identity import normalize_phone
+from conversations.models import Conversation, Identity, Message, TwilioMessage
+from conversations.services import Inbound
+from infra import metrics
 
 from .. import pipeline, runtime
-from ..identity import normalize_phone
-from ..models import Conversation, Identity, Message, TwilioMessage
-from ..services import Inbound
-from ..twilio_security import public_url
 from . import selectors
 from .twilio_client import twilio_client
+from .twilio_security import public_url
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def receive_sms(
             except IntegrityError:
                 pass  # the same MessageSid is being stored by a concurrent retry
         if accepted.created and accepted.ai_should_reply:
-            from ..tasks import answer_sms
+            from ..tasks import answer_sms  # the tasks module imports this one
 
             conversation_id = str(accepted.conversation.id)
             transaction.on_commit(lambda: answer_sms.delay(conversation_id))
@@ -221,7 +221,7 @@ def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
         if not selectors.awaits_answer(conversation_id=conversation_id):
             return []
         replies = async_to_sync(_turn_replies)(conversation_id)
-    from ..tasks import send_sms_reply
+    from ..tasks import send_sms_reply  # the tasks module imports this one
 
     for message_id in replies:
         send_sms_reply.delay(str(message_id))
@@ -306,3 +306,12 @@ def record_sms_status(
             row.error_message = error_message[:1000] or row.error_message
         row.save(update_fields=["status", "status_history", "error_code", "error_message", "updated_at"])
     return row
+
+
+def text_reply_if_sms(sender, *, message: Message, **kwargs) -> None:
+    """Receiver of `reply_needs_delivery`: text a reply on an SMS conversation in the background."""
+    if message.conversation.channel != Conversation.Channel.SMS:
+        return
+    from ..tasks import send_sms_reply  # the tasks module imports this one
+
+    send_sms_reply.delay(str(message.id))

@@ -1,0 +1,120 @@
+"""After a customer or AI message is stored: run the operators, store and publish their signals, apply the rules."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from conversations.models import Conversation, Message
+from infra import metrics
+
+from .. import operators as ops
+from .. import selectors
+from ..models import Handoff, Operator, RuleDecision, Signal
+from . import notify
+from .rules import evaluate_rules
+from .screening import Screened
+
+
+@dataclass(frozen=True)
+class Observed:
+    signals: list[Signal]
+    decisions: list[RuleDecision]
+    handoff: Handoff | None
+
+    @property
+    def handed_off(self) -> bool:
+        return self.handoff is not None
+
+
+def _view_for(message: Message, conversation: Conversation) -> ops.MessageView:
+    earlier = list(
+        Message.objects.filter(
+            conversation_id=conversation.id, role=Message.Role.CUSTOMER, created_at__lt=message.created_at
+        )
+        .order_by("-created_at")
+        .values_list("text", flat=True)[:10]
+    )
+    ai_before = 0
+    if message.role == Message.Role.AI:
+        ai_before = (
+            Message.objects.filter(conversation_id=conversation.id, role=Message.Role.AI)
+            .exclude(id=message.id)
+            .filter(created_at__lte=message.created_at)
+            .count()
+        )
+    provider = conversation.use_case.llm_provider if conversation.use_case_id else None
+    return ops.MessageView(
+        text=message.text,
+        role=message.role,
+        conversation_id=conversation.id,
+        previous_customer_texts=tuple(reversed(earlier)),
+        ai_messages_before=ai_before,
+        provider=provider,
+    )
+
+
+def _store_signals(message: Message, findings: list[ops.Finding]) -> list[Signal]:
+    signals = Signal.objects.bulk_create(
+        [
+            Signal(
+                conversation_id=message.conversation_id,
+                message=message,
+                operator=f.operator,
+                operator_slug=f.operator.slug,
+                label=f.label,
+                score=f.score,
+                severity=f.operator.severity,
+                span={"excerpt": f.excerpt, "offsets": [list(s) for s in f.spans], **f.extra},
+            )
+            for f in findings
+        ]
+    )
+    for signal in signals:
+        transaction.on_commit(
+            lambda s=signal: metrics.SIGNALS.labels(operator=s.operator_slug, label=s.label).inc()
+        )
+        notify.signal_raised(signal)
+    return signals
+
+
+def observe_customer_message(
+    *, message: Message, conversation: Conversation, screened: Screened | None = None
+) -> Observed:
+    """Run the customer operators on a stored message, store and publish the signals, apply the rules.
+
+    Precondition: the message is stored (store first, then act); `screened` is what
+    `screen_inbound_text` returned for it. A rule that escalates starts the handoff.
+    """
+    if screened is None:
+        operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
+        screened = Screened(text=message.text, operators=operators, rules=rules)
+    conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation.id)
+    view = _view_for(message, conversation)
+    done = {f.operator.pk for f in screened.findings}
+    findings = list(screened.findings)
+    for operator in screened.operators:
+        if operator.pk not in done:
+            findings.extend(ops.run_operator(operator, view))
+    with transaction.atomic():
+        signals = _store_signals(message, findings)
+    decisions, handoff = evaluate_rules(
+        conversation_id=conversation.id, message=message, new_signals=signals, rules=screened.rules
+    )
+    return Observed(signals=signals, decisions=decisions, handoff=handoff)
+
+
+def observe_ai_message(*, message: Message) -> Observed:
+    """Run the policy operators on an AI message as stored, store and publish their signals, apply the rules."""
+    conversation = Conversation.objects.select_related("use_case__llm_provider").get(
+        id=message.conversation_id
+    )
+    view = _view_for(message, conversation)
+    findings = []
+    for operator in selectors.enabled_operators(applies_to=Operator.AppliesTo.AI):
+        findings.extend(ops.run_operator(operator, view))
+    if not findings:
+        return Observed(signals=[], decisions=[], handoff=None)
+    with transaction.atomic():
+        signals = _store_signals(message, findings)
+    decisions, handoff = evaluate_rules(conversation_id=conversation.id, message=message, new_signals=signals)
+    return Observed(signals=signals, decisions=decisions, handoff=handoff)

@@ -1,0 +1,1 @@
+"""Shared plumbing that imports no app: events, groups, permissions, metrics, embeddings, entity patterns."""

@@ -1,0 +1,185 @@
+"""Recording observations: near-duplicates merge their sources, a new single-valued trait supersedes the old."""
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from infra import embeddings
+
+from ..extraction import SINGLE_VALUED_TRAITS, Candidate
+from ..models import CustomerProfile, Observation
+from . import profiles
+
+logger = logging.getLogger(__name__)
+
+# Cosine distance under which two statements of one customer count as the same (merged, not duplicated).
+NEAR_DUPLICATE_DISTANCE = 0.04
+
+
+def fingerprint(text: str) -> str:
+    normalized = " ".join(re.findall(r"[a-z0-9@+#]+", text.lower()))
+    return hashlib.sha256(normalized.encode()).hexdigest()
+
+
+def _lock(key: str) -> None:
+    """Serialise writers of one customer's memory until the transaction ends (precondition: atomic)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"memory:{key}"])
+
+
+def record_observations(
+    *, customer_id: uuid.UUID, candidates: list[Candidate], conversation_id: uuid.UUID | None = None
+) -> list[Observation]:
+    """Embed `candidates` in one batch and store them, merging duplicates and superseding stale traits.
+
+    Idempotent: the same statement is stored once per customer; its sources are merged.
+    """
+    if not candidates:
+        return []
+    vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
+    stored: list[Observation] = []
+    with transaction.atomic():
+        _lock(str(customer_id))
+        for candidate, vector in zip(candidates, vectors, strict=True):
+            stored.append(_record_one(customer_id, candidate, vector, conversation_id))
+        profiles.reconcile_profile(customer_id=customer_id)
+    return stored
+
+
+def _merge_sources(observation: Observation, candidate: Candidate) -> Observation:
+    missing = [s for s in candidate.source_ids if s not in observation.message_external_ids]
+    if missing or candidate.confidence > observation.confidence:
+        observation.message_external_ids = [*observation.message_external_ids, *missing]
+        observation.confidence = max(observation.confidence, candidate.confidence)
+        observation.save(update_fields=["message_external_ids", "confidence", "updated_at"])
+    return observation
+
+
+def _record_one(
+    customer_id: uuid.UUID, candidate: Candidate, vector: list[float], conversation_id: uuid.UUID | None
+) -> Observation:
+    from pgvector.django import CosineDistance
+
+    active = Observation.objects.filter(customer_id=customer_id, superseded_by__isnull=True)
+    same = Observation.objects.filter(
+        customer_id=customer_id, fingerprint=fingerprint(candidate.text)
+    ).first()
+    if same:
+        return _merge_sources(same, candidate)
+    if candidate.trait:
+        twin = active.filter(trait=candidate.trait, trait_value__iexact=candidate.trait_value).first()
+        if twin:
+            return _merge_sources(twin, candidate)
+    else:
+        near = (
+            active.filter(trait="")
+            .annotate(distance=CosineDistance("embedding", vector))
+            .filter(distance__lt=NEAR_DUPLICATE_DISTANCE)
+            .order_by("distance")
+            .first()
+        )
+        if near:
+            return _merge_sources(near, candidate)
+    observation = Observation.objects.create(
+        customer_id=customer_id,
+        text=candidate.text,
+        kind=candidate.kind,
+        confidence=min(max(candidate.confidence, 0.0), 1.0),
+        trait=candidate.trait,
+        trait_value=candidate.trait_value,
+        embedding=vector,
+        fingerprint=fingerprint(candidate.text),
+        conversation_id=conversation_id,
+        message_external_ids=list(dict.fromkeys(candidate.source_ids)),
+        created_at=candidate.at,
+    )
+    if candidate.trait in SINGLE_VALUED_TRAITS:
+        _supersede(observation)
+    return observation
+
+
+def _supersede(observation: Observation) -> None:
+    """The newest statement of a single-valued trait wins; the others point to it."""
+    rivals = list(
+        Observation.objects.filter(
+            customer_id=observation.customer_id, trait=observation.trait, superseded_by__isnull=True
+        ).exclude(id=observation.id)
+    )
+    newest = max([observation, *rivals], key=lambda o: (o.created_at, o.id))
+    for stale in [observation, *rivals]:
+        if stale.id != newest.id:
+            stale.superseded_by = newest
+            stale.save(update_fields=["superseded_by", "updated_at"])
+            # The sentence that stated the stale value ("ship to 12 Oak Street") is stale with it.
+            Observation.objects.filter(
+                customer_id=observation.customer_id,
+                trait="",
+                superseded_by__isnull=True,
+                text__icontains=stale.trait_value,
+            ).update(superseded_by=newest)
+
+
+def add_observations(
+    *,
+    customer_id: uuid.UUID,
+    items: Iterable[dict],
+    conversation_id: uuid.UUID | None = None,
+) -> list[Observation]:
+    """Store observations given directly (the Recall API), validated by the caller."""
+    now = timezone.now()
+    candidates = [
+        Candidate(
+            text=item["text"],
+            kind=item.get("kind", "fact"),
+            confidence=item.get("confidence", 0.8),
+            at=now,
+            source_ids=item.get("message_external_ids", []),
+            trait=item.get("trait", ""),
+            trait_value=item.get("value", ""),
+        )
+        for item in items
+    ]
+    return record_observations(
+        customer_id=customer_id, candidates=candidates, conversation_id=conversation_id
+    )
+
+
+def merge_customer_memory(*, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> int:
+    """Move the merged customer's observations to the survivor (duplicates fold in); rebuild its profile.
+
+    Precondition: called inside the merge's transaction, after conversations moved. Returns the count moved.
+    """
+    _lock(str(survivor_id))
+    moved = 0
+    for observation in Observation.objects.filter(customer_id=merged_id).order_by("created_at", "id"):
+        twin = Observation.objects.filter(
+            customer_id=survivor_id, fingerprint=observation.fingerprint
+        ).first()
+        if twin:
+            twin.message_external_ids = list(
+                dict.fromkeys([*twin.message_external_ids, *observation.message_external_ids])
+            )
+            twin.save(update_fields=["message_external_ids", "updated_at"])
+            Observation.objects.filter(superseded_by=observation).update(superseded_by=twin)
+            observation.delete()
+        else:
+            observation.customer_id = survivor_id
+            observation.save(update_fields=["customer", "updated_at"])
+        moved += 1
+    # Two customers may each have had a current address: the newest one wins after the merge.
+    for trait in SINGLE_VALUED_TRAITS:
+        newest = (
+            Observation.objects.filter(customer_id=survivor_id, trait=trait, superseded_by__isnull=True)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if newest:
+            _supersede(newest)
+    CustomerProfile.objects.filter(customer_id=merged_id).delete()
+    profiles.reconcile_profile(customer_id=survivor_id)
+    return moved

@@ -1,0 +1,35 @@
+"""Celery tasks of the orchestration layer: take ids, load, call a service.
+
+Names are explicit and never change (the SMS ones keep the names they had in `conversations.tasks`),
+so tasks already queued in Redis survive a deploy that moves the code.
+"""
+
+import uuid
+
+from celery import shared_task
+
+from . import copilot
+from .channels import sms
+
+
+@shared_task(name="conversations.tasks.answer_sms", ignore_result=True)
+def answer_sms(conversation_id: str) -> None:
+    sms.answer_sms(conversation_id=uuid.UUID(conversation_id))
+
+
+@shared_task(
+    name="conversations.tasks.send_sms_reply",
+    ignore_result=True,
+    autoretry_for=(sms.TransientSmsError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=6,
+)
+def send_sms_reply(message_id: str) -> None:
+    sms.send_reply_by_sms(message_id=uuid.UUID(message_id))
+
+
+@shared_task(name="handoff.draft_ai_reply", acks_late=True)
+def draft_ai_reply(conversation_id: str, customer_message_id: str) -> None:
+    """Record what the AI would answer (copilot for an agent, or shadow mode); nothing is sent."""
+    copilot.record_ai_draft(conversation_id=conversation_id, customer_message_id=customer_message_id)

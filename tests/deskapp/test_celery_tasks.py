@@ -1,0 +1,27 @@
+"""Celery task names are part of the deploy contract: tasks queued in Redis before a deploy must still run."""
+
+from deskapp.celery import app
+
+# Each name is what the task was registered as when it was first queued; moving code never changes it.
+STABLE_TASK_NAMES = {
+    "conversations.tasks.answer_sms",
+    "conversations.tasks.send_sms_reply",
+    "handoff.check_waiting_conversations",
+    "handoff.draft_ai_reply",
+    "handoff.summarize_handoff",
+    "insights.tasks.close_idle_conversations",
+    "insights.tasks.evaluate_alerts",
+    "memory.tasks.extract_observations",
+}
+
+
+def test_every_task_is_registered_under_its_stable_name():
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if not name.startswith("celery.")}
+    assert ours == STABLE_TASK_NAMES
+
+
+def test_the_beat_schedule_names_registered_tasks():
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert scheduled <= STABLE_TASK_NAMES
