@@ -14,6 +14,22 @@ ADDRESS_PROPERTIES = {
 ORDER_ID = {"type": "string", "pattern": "^#?W[0-9]{7}$", "description": "the order id, like #W1234567"}
 ITEM_IDS = {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{10}$"}, "minItems": 1}
 PAYMENT = {"type": "string", "minLength": 1, "description": "the payment method id, e.g. gift_card_7245904"}
+
+
+# `x-baton` hints tell the offline engine how to resolve a parameter from the customer's account:
+# which order statuses the action accepts, what a payment method is for, which look-up reads what.
+def order_in(*statuses: str) -> dict:
+    return {**ORDER_ID, "x-baton": {"statuses": list(statuses)}}
+
+
+def payment_for(role: str) -> dict:
+    return {**PAYMENT, "x-baton": {"role": role}}
+
+
+def reads(what: str, schema: dict) -> dict:
+    return {**schema, "x-baton": {"reads": what}}
+
+
 ADDRESS_TEXT = "{address1} {address2}, {city}, {state} {zip}, {country}"
 
 
@@ -53,7 +69,7 @@ ACTIONS = [
         "name": "get_user_details",
         "description": "Read the verified customer's account: name, default address, payment methods, orders.",
         "examples": "what orders do I have\nwhat is the address on my account\nwhich payment methods do I have",
-        "parameters": _schema({"user_id": {"type": "string"}}),
+        "parameters": reads("account", _schema({"user_id": {"type": "string"}})),
         "url_template": "/users/{user_id}",
         "scope": Action.Scope.ACCOUNT,
         "reads_account": True,
@@ -63,7 +79,7 @@ ACTIONS = [
         "description": "Look up an order of the verified customer: its status, items, tracking number.",
         "examples": "where is my order\nhas my order shipped\nwhat's the status of my order\n"
         "tracking number for my package\nwhen will my order arrive",
-        "parameters": _schema({"order_id": ORDER_ID}),
+        "parameters": reads("order", _schema({"order_id": ORDER_ID})),
         "url_template": "/orders/{order_id}",
         "scope": Action.Scope.ORDER,
     },
@@ -71,7 +87,7 @@ ACTIONS = [
         "name": "get_product_details",
         "description": "Read a product and all its variants (item ids, options, availability, price).",
         "examples": "which colors does it come in\nwhat sizes are available",
-        "parameters": _schema({"product_id": {"type": "string", "pattern": "^[0-9]{10}$"}}),
+        "parameters": reads("product", _schema({"product_id": {"type": "string", "pattern": "^[0-9]{10}$"}})),
         "url_template": "/products/{product_id}",
         "requires_verified_customer": False,
     },
@@ -83,7 +99,7 @@ ACTIONS = [
         "I no longer need my order, cancel it",
         "parameters": _schema(
             {
-                "order_id": ORDER_ID,
+                "order_id": order_in("pending"),
                 "reason": {"type": "string", "enum": ["no longer needed", "ordered by mistake"]},
             }
         ),
@@ -99,7 +115,7 @@ ACTIONS = [
         "description": "Change the shipping address of a pending order that has not shipped yet.",
         "examples": "send my order to a different address\nchange the shipping address of my order\n"
         "ship order to my new address instead",
-        "parameters": _schema({"order_id": ORDER_ID, **ADDRESS_PROPERTIES}),
+        "parameters": _schema({"order_id": order_in("pending"), **ADDRESS_PROPERTIES}),
         "http_method": "POST",
         "url_template": "/orders/{order_id}/address",
         "scope": Action.Scope.ORDER,
@@ -110,7 +126,7 @@ ACTIONS = [
         "name": "modify_pending_order_payment",
         "description": "Pay a pending order with another payment method of the customer's account.",
         "examples": "pay my order with my gift card instead\nchange the payment method of my order",
-        "parameters": _schema({"order_id": ORDER_ID, "payment_method_id": PAYMENT}),
+        "parameters": _schema({"order_id": order_in("pending"), "payment_method_id": payment_for("new")}),
         "http_method": "POST",
         "url_template": "/orders/{order_id}/payment",
         "scope": Action.Scope.ORDER,
@@ -121,13 +137,15 @@ ACTIONS = [
         "name": "modify_pending_order_items",
         "description": "Swap items of a pending order for other options of the same products (only once per order).",
         "examples": "change the color of an item in my pending order before it ships\n"
-        "modify the items of my order that hasn't shipped",
+        "modify the items of my order that hasn't shipped\n"
+        "my order hasn't shipped yet, I'd like a different size of the shoes\n"
+        "swap the lamp in my pending order for another version",
         "parameters": _schema(
             {
-                "order_id": ORDER_ID,
+                "order_id": order_in("pending"),
                 "item_ids": ITEM_IDS,
                 "new_item_ids": ITEM_IDS,
-                "payment_method_id": PAYMENT,
+                "payment_method_id": payment_for("charge"),
             }
         ),
         "http_method": "POST",
@@ -143,7 +161,13 @@ ACTIONS = [
         "gift card.",
         "examples": "I want to return an item\nreturn my delivered order for a refund\n"
         "send it back and get my money back",
-        "parameters": _schema({"order_id": ORDER_ID, "item_ids": ITEM_IDS, "payment_method_id": PAYMENT}),
+        "parameters": _schema(
+            {
+                "order_id": order_in("delivered"),
+                "item_ids": ITEM_IDS,
+                "payment_method_id": payment_for("refund"),
+            }
+        ),
         "http_method": "POST",
         "url_template": "/orders/{order_id}/return",
         "scope": Action.Scope.ORDER,
@@ -154,13 +178,14 @@ ACTIONS = [
         "name": "exchange_delivered_order_items",
         "description": "Exchange delivered items for another option (size, color, ...) of the same product.",
         "examples": "exchange an item for a different color\nswap it for another size\n"
-        "I'd like to exchange what I received for a different version",
+        "I'd like to exchange what I received for a different version\n"
+        "the jacket I got doesn't fit, can I get it in another size",
         "parameters": _schema(
             {
-                "order_id": ORDER_ID,
+                "order_id": order_in("delivered"),
                 "item_ids": ITEM_IDS,
                 "new_item_ids": ITEM_IDS,
-                "payment_method_id": PAYMENT,
+                "payment_method_id": payment_for("charge"),
             }
         ),
         "http_method": "POST",

@@ -152,6 +152,15 @@ def run_sentiment(operator: Operator, view: MessageView) -> list[Finding]:
 # --- semantic ------------------------------------------------------------------------------------
 
 
+def _names_other_things(text: str, earlier: str) -> bool:
+    """The same words about another order or email are a new request, not the customer repeating themselves."""
+    for read in (entities.order_ids, entities.emails):
+        now, then = set(read(text)), set(read(earlier))
+        if now and then and now.isdisjoint(then):
+            return True
+    return False
+
+
 def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
     config = operator.config
     if len(view.text.split()) < int(config.get("min_words", 1)):
@@ -162,7 +171,7 @@ def run_semantic(operator: Operator, view: MessageView) -> list[Finding]:
         earlier = [
             t
             for t in view.previous_customer_texts[-window:]
-            if len(t.split()) >= int(config.get("min_words", 1))
+            if len(t.split()) >= int(config.get("min_words", 1)) and not _names_other_things(view.text, t)
         ]
         score = semantic.max_similarity(view.text, earlier)
         if score < threshold:

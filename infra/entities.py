@@ -24,7 +24,7 @@ NOT_NAMES = frozenset(
 )
 # A US postal address on one line: street, [suite,] city, state zip[, country].
 POSTAL_ADDRESS = re.compile(
-    r"(\d+\s+[A-Za-z0-9 .'-]+?),\s*(?:((?:suite|ste\.?|apt\.?|apartment|unit|#)\s*[\w-]+),\s*)?"
+    r"(?<![\w#])(\d+\s+[A-Za-z0-9 .'-]+?),\s*(?:((?:suite|ste\.?|apt\.?|apartment|unit|#)\s*[\w-]+),\s*)?"
     r"([A-Za-z .'-]+?),\s*([A-Za-z]{2})\s*,?\s*(\d{5})(?:\s*,?\s*(USA|United States|US))?\b",
     re.I,
 )

@@ -1,0 +1,143 @@
+"""The offline engine: deterministic, no network, same interface as a remote LLM.
+
+It reads the same messages and tool schemas and answers in the same events. It hands off when the
+customer asks for a person, answers greetings, thanks and "what can you do", and otherwise runs a
+dialogue manager over the declared actions (`dialogue.py`): it finds the request by meaning (the
+local embedding model), verifies the customer, reads their account and orders through the actions,
+resolves what they describe, asks with the choices spelled out, calls the action (the runtime asks
+for the yes) and words the result. It never pretends to be a language model and never shows the
+use case's instructions.
+"""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..base import Capabilities, LLMEvent, TextDelta, ToolCall, Usage
+from . import reading, wording
+from .dialogue import HANDOFF_TOOL, Dialogue, call, choose_goal, request_in
+from .reading import asks_for_human, content_words
+from .state import State, is_identify
+
+MODEL_NAME = "baton-offline-1"
+
+__all__ = ["HANDOFF_TOOL", "MODEL_NAME", "OfflineEngine", "asks_for_human", "content_words"]
+
+_SECTION = re.compile(r"^#+ .*$", re.M)
+_MEMORY_SECTION = re.compile(r"^# What we know about this customer\n(.*?)(?=\n\n|\Z)", re.M | re.S)
+_ASKS_ORDER = re.compile(r"\b(my|last|latest|recent) (order|purchase)\b", re.I)
+_ASKS_ADDRESS = re.compile(r"\b(address|ship(ping)? to|deliver(ed|y)? to|where do i live)\b", re.I)
+# Sentences of the instructions written for the agent, not the customer: never said to a customer.
+_INTERNAL = re.compile(
+    r"\b(verif|act only|before any change|transfer|tool|call the|the customer|hand ?off|instruction|policy)",
+    re.I,
+)
+
+
+def split_memory(system_text: str) -> tuple[str, dict[str, str]]:
+    """The system text without the memory section, and that section's known facts by lowercase label."""
+    match = _MEMORY_SECTION.search(system_text)
+    if not match:
+        return system_text, {}
+    facts = {}
+    for line in match.group(1).splitlines():
+        if line.startswith("Returning customer"):
+            facts["returning"] = line
+        elif ": " in line and not line.startswith("- "):
+            label, value = line.split(": ", 1)
+            facts[label.lower()] = value
+    return system_text[: match.start()] + system_text[match.end() :], facts
+
+
+def _knowledge(system: str) -> str:
+    """The use case's own instructions: the system text before the sections the runtime adds."""
+    instructions = re.split(r"^# (Verified customer|Changes already made|Customer)\b", system, flags=re.M)[0]
+    return split_memory(instructions)[0]
+
+
+def _public_sentences(text: str) -> list[str]:
+    text = _SECTION.sub("", text)
+    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
+    return [p.strip(" -*\t") for p in parts if len(p.strip()) > 12 and not _INTERNAL.search(p)]
+
+
+def answer_from_instructions(question: str, system: str, limit: int = 2) -> list[str]:
+    """The customer-facing sentences of the instructions sharing the most content words with the question.
+
+    A message that is not a question needs two shared words, so a stray word matches nothing.
+    """
+    asked = content_words(question)
+    if not asked:
+        return []
+    needed = 1 if reading.QUESTION.search(question) else 2
+    scored = []
+    for position, sentence in enumerate(_public_sentences(_knowledge(system))):
+        overlap = len(asked & content_words(sentence))
+        if overlap >= needed:
+            scored.append((-overlap, position, sentence))
+    scored.sort()
+    return [s for _, _, s in scored[:limit]]
+
+
+def from_memory(text: str, facts: dict[str, str]) -> str:
+    """What memory already answers in the customer's words: their last order, their address."""
+    said = []
+    if _ASKS_ORDER.search(text) and facts.get("last order") and not re.search(r"#?W\d{6}", text):
+        said.append(f"I can see your last order with us is {facts['last order']}.")
+    if _ASKS_ADDRESS.search(text) and facts.get("address"):
+        said.append(f"The address we have on file for you is {facts['address']}.")
+    return " ".join(said)
+
+
+class OfflineEngine:
+    name = "offline"
+    model = MODEL_NAME
+    capabilities = Capabilities(tools=True, streaming=True, json_output=False, needs_network=False)
+
+    async def stream(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[LLMEvent]:
+        # Embedding is CPU work: keep it off the event loop.
+        reply, calls = await asyncio.to_thread(self.respond, messages, tools)
+        prompt_words = sum(len(str(m.get("content") or "").split()) for m in messages)
+        for tool_call in calls:
+            yield tool_call
+        if reply:
+            for piece in re.findall(r"\S+\s*", reply):
+                yield TextDelta(piece)
+        yield Usage(model=MODEL_NAME, prompt_tokens=prompt_words, completion_tokens=len(reply.split()))
+
+    def respond(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> tuple[str, list[ToolCall]]:
+        state = State.read(messages, tools)
+        _, memory = split_memory(state.system)
+        text = state.last_customer
+        if state.results and state.results[-1].name == HANDOFF_TOOL:
+            return "", []
+        if asks_for_human(text) and HANDOFF_TOOL in state.tools:
+            return "", [call(HANDOFF_TOOL, {"reason": "customer_request"})]
+        actions = [t for n, t in state.tools.items() if n != HANDOFF_TOOL and not is_identify(t)]
+        small = reading.is_small_talk(text)
+        if small == "greeting":
+            name = f", {memory['name'].split()[0]}" if memory.get("name") else ""
+            hello = f"Welcome back{name}! " if memory.get("returning") else "Hello! "
+            return hello + "I'm the store's automated assistant. " + wording.capabilities(actions) + (
+                " What can I do for you?"
+            ), []
+        if small == "capabilities":
+            return wording.capabilities(actions) + " You can also ask for a person at any time.", []
+        if small == "thanks" and not request_in(state, text):
+            return "You're welcome! Is there anything else I can help with?", []
+        asked_before = state.episode()[-1][0] if state.episode() else ""
+        if reading.NEGATIVE.match(text) and "?" in asked_before and len(reading.words(text)) <= 4:
+            return wording.DECLINED, []
+        family = None if reading.is_general_question(text) else choose_goal(state)
+        if family is None:
+            known = from_memory(text, memory)
+            answer = answer_from_instructions(text, state.system)
+            if known or answer:
+                return " ".join([known, *answer]).strip(), []
+            return wording.CANNOT_ANSWER, []
+        return Dialogue(state, family).next_step()
