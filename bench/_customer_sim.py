@@ -26,7 +26,8 @@ WRITE_ACTIONS = (
     "modify_user_address",
 )
 ACCOUNT = "account"  # the target of a change to the account itself (its default address)
-MAX_TURNS = 15
+MAX_TURNS = 15  # a customer's patience for one request; each further request adds TURNS_PER_REQUEST
+TURNS_PER_REQUEST = 4  # say it, answer a question, say yes, and one spare
 
 _ORDER_ID = re.compile(r"#?\b(W\d{7})\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -320,6 +321,11 @@ class Customer:
                 goal.held_back = held
             else:
                 self.revealed.add(position)
+
+    @property
+    def patience(self) -> int:
+        """Customer turns before it gives up: more for a task of several requests."""
+        return MAX_TURNS + TURNS_PER_REQUEST * max(0, len(self.goals) - 1)
 
     # What it knows ----------------------------------------------------------------------------
     @property

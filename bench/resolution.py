@@ -48,7 +48,7 @@ sys.path.insert(0, str(BENCH))
 os.environ["DEMOSTORE_API_TOKEN"] = secrets.token_urlsafe(18)  # this run's throwaway store only
 os.environ["BATON_LOG_LEVEL"] = "ERROR"  # refused store writes are expected; keep the table readable
 
-from _customer_sim import ACCOUNT, MAX_TURNS, Customer, Said, normalize_actions  # noqa: E402
+from _customer_sim import ACCOUNT, MAX_TURNS, TURNS_PER_REQUEST, Customer, Said, normalize_actions  # noqa: E402
 from _throwaway import setup_django, table  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -183,7 +183,11 @@ def http_json(url: str, body: dict | None = None, token: str | None = None) -> t
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"{}")
+        except ValueError:  # an error page, not the API's JSON: keep its start as the error
+            return exc.code, {"error": body[:200].decode(errors="replace")}
 
 
 def replay_gold(address: str, actions: list[dict[str, Any]]) -> list[str]:
@@ -376,8 +380,8 @@ class Runner:
             outcome.reason = "nothing was changed" if untouched else "wrong, missing or extra change"
         else:
             outcome.resolved = True
-        if not outcome.resolved and outcome.customer_turns >= MAX_TURNS and not handoff:
-            outcome.reason += f" (customer gave up after {MAX_TURNS} turns)"
+        if not outcome.resolved and outcome.customer_turns >= customer.patience and not handoff:
+            outcome.reason += f" (customer gave up after {customer.patience} turns)"
         outcome.violations = violations(outcome)
         await self.db(self.store.reset_user, user_id)
         return outcome
@@ -405,7 +409,7 @@ class Runner:
                     if said.closing and not (reply.handoff or reply.error):
                         await drain(ws, reply, 0.3)  # a late handoff still counts
                     return reply.handoff, reply.error
-                if outcome.customer_turns >= MAX_TURNS:
+                if outcome.customer_turns >= customer.patience:
                     return False, None
                 said = customer.reply(reply.text or "", set(outcome.turns[-1].writes))
 
@@ -516,7 +520,7 @@ def report(outcomes: list[Outcome], args: Any, elapsed: float, engine: str) -> b
     gold_errors = sum(len(o.gold_errors) for o in outcomes)
     dropped = sum(o.dropped_swaps for o in outcomes)
     print(
-        f"customer gave up (after {MAX_TURNS} turns): {gave_up}; gold writes the store refuses "
+        f"customer gave up (after {MAX_TURNS} turns, {TURNS_PER_REQUEST} more per further request): {gave_up}; gold writes the store refuses "
         f"(left out of the expected state): {gold_errors}; gold swaps of an item to itself dropped: {dropped} "
         f"(tasks with nothing else to do, not run: {args.skipped})"
     )
@@ -626,7 +630,15 @@ def main() -> int:
     executor = ThreadPoolExecutor(max_workers=1)  # every store query on one connection, in order
     store = executor.submit(Store).result()
     engine = executor.submit(default_engine).result()
-    env = {"REDIS_URL": REDIS_URL, "BATON_BACKGROUND_INLINE": "0", "BATON_LOG_LEVEL": "ERROR"}
+    # No persistent connections: under ASGI each request's sync work may run on a thread of its own, and
+    # a persistent connection per such thread piles up past PostgreSQL's limit over a long run (Django's
+    # docs say to disable them under ASGI). This run measures resolution, not connection cost.
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "BATON_BACKGROUND_INLINE": "0",
+        "BATON_LOG_LEVEL": "ERROR",
+        "BATON_DB_CONN_MAX_AGE": "0",
+    }
     try:
         with ExitStack() as servers:
             addresses = [

@@ -23,11 +23,18 @@ def order_in(*statuses: str) -> dict:
 
 
 def payment_for(role: str) -> dict:
-    return {**PAYMENT, "x-baton": {"role": role}}
+    return {
+        **PAYMENT,
+        "x-baton": {
+            "role": role,
+            "choices": "payment_methods",  # the account field holding the customer's methods
+            "original": "payment_history.0.payment_method_id",  # the order's path to what paid for it
+        },
+    }
 
 
-def reads(what: str, schema: dict) -> dict:
-    return {**schema, "x-baton": {"reads": what}}
+def reads(what: str, schema: dict, **where: str) -> dict:
+    return {**schema, "x-baton": {"reads": what, **where}}
 
 
 ADDRESS_TEXT = "{address1} {address2}, {city}, {state} {zip}, {country}"
@@ -69,7 +76,7 @@ ACTIONS = [
         "name": "get_user_details",
         "description": "Read the verified customer's account: name, default address, payment methods, orders.",
         "examples": "what orders do I have\nwhat is the address on my account\nwhich payment methods do I have",
-        "parameters": reads("account", _schema({"user_id": {"type": "string"}})),
+        "parameters": reads("account", _schema({"user_id": {"type": "string"}}), orders="orders"),
         "url_template": "/users/{user_id}",
         "scope": Action.Scope.ACCOUNT,
         "reads_account": True,

@@ -233,8 +233,14 @@ _CLAIM = re.compile(
 
 
 def action_failed(record: ActionRecord) -> bool:
-    """The action ran and failed (an error, or the backend rejected it); refusals and declines are not failures."""
-    return record["status"] in (ActionInvocation.Status.FAILED, ActionInvocation.Status.REJECTED)
+    """The action ran and failed: an error, or the backend rejected a change.
+
+    A look-up the backend answers "not found" (an email that isn't on any account) is an answer, not a
+    failure; refusals and declines are not failures either.
+    """
+    if record["status"] == ActionInvocation.Status.REJECTED:
+        return record["changes_something"]
+    return record["status"] == ActionInvocation.Status.FAILED
 
 
 def action_succeeded(record: ActionRecord) -> bool:

@@ -30,6 +30,8 @@ from .wording import CONFIRM_QUESTION, is_affirmative
 logger = logging.getLogger(__name__)
 
 FAILURES_BEFORE_ESCALATION = 2
+# Guessing at accounts: after this many look-ups that find nobody, a person takes over.
+IDENTITY_ATTEMPTS = 5
 IDEMPOTENT_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 _ENV = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 _PATH_ARG = re.compile(r"{(\w+)}")
@@ -296,6 +298,11 @@ async def run_tool_call(
         path = ".".join(map(str, exc.absolute_path))
         return await refuse("invalid_arguments", f"{path + ': ' if path else ''}{exc.message}")
     if action.identifies_customer:
+        if await db(selectors.failed_identity_lookups)(conversation_id) >= IDENTITY_ATTEMPTS:
+            return await refuse(
+                "too_many_attempts",
+                f"{IDENTITY_ATTEMPTS} look-ups found no account; do not try again, offer a person instead",
+            )
         given = [v for v in arguments.values() if isinstance(v, str)]
         if not all(_appears_in(v, context.customer_texts + context.linked_emails) for v in given):
             return await refuse(

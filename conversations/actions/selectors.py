@@ -121,6 +121,15 @@ def awaiting_confirmation(
     return None
 
 
+def failed_identity_lookups(conversation_id: uuid.UUID) -> int:
+    """Look-ups of the customer's identity that found nobody, in this conversation."""
+    return ActionInvocation.objects.filter(
+        conversation_id=conversation_id,
+        action__identifies_customer=True,
+        status=ActionInvocation.Status.REJECTED,
+    ).count()
+
+
 def recent_failures(conversation_id: uuid.UUID) -> int:
     """Failed invocations since the last success: repeated failure escalates."""
     invocations = ActionInvocation.objects.filter(conversation_id=conversation_id).exclude(
@@ -141,6 +150,7 @@ class ActionRecord(TypedDict):
     action: str  # the action's name, e.g. cancel_pending_order
     arguments: dict[str, Any]
     status: str  # ActionInvocation.Status
+    changes_something: bool  # a change the customer confirms, not a look-up
     summary: str
     result: Any
     error: str
@@ -159,6 +169,7 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
             action=i.action_name,
             arguments=i.arguments,
             status=i.status,
+            changes_something=bool(i.action and i.action.requires_confirmation),
             summary=i.summary,
             result=i.result,
             error=i.error,
@@ -169,7 +180,7 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
             at=i.created_at.isoformat(),
         )
         for i in ActionInvocation.objects.filter(conversation_id=conversation_id)
-        .select_related("confirmed_by")
+        .select_related("confirmed_by", "action")
         .order_by("created_at")
     ]
 

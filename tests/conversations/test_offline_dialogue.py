@@ -126,3 +126,86 @@ async def test_the_original_payment_method_answers_the_refund_question_without_c
     assert "pay order" not in confirm
     assert await db(store_snapshot)() == before, "nothing changes before the yes"
     await chat.close()
+
+
+def awaiting_yes(conversation_id: str) -> dict:
+    """The arguments of the change the AI asked the customer to confirm last."""
+    pending = ActionInvocation.objects.filter(
+        conversation_id=conversation_id, status=ActionInvocation.Status.AWAITING_CONFIRMATION
+    ).latest("created_at")
+    return pending.arguments
+
+
+async def test_each_items_new_options_are_read_from_what_is_said_about_that_item(demo_store):
+    # Omar's order holds a black laser wireless Gaming Mouse and a brown metal 4 ft Bookshelf.
+    chat = await Chat.open("general", email="omar.lopez1868@example.com")
+    confirm = await chat.say(
+        "I got a black laser gaming mouse and a metal bookshelf in order #W7273336. I'd like to exchange the "
+        "gaming mouse for one with color white, sensor type optical, connectivity wired and the bookshelf "
+        "for one with height 5 ft, material glass. Any price difference can go on my PayPal."
+    )
+    assert "?" in confirm, confirm
+    arguments = await db(awaiting_yes)(chat.conversation_id)
+    exchanged = dict(zip(arguments["item_ids"], arguments["new_item_ids"], strict=True))
+    # White optical wired mouse; the bookshelf stays brown (its color was not part of the change).
+    assert exchanged == {"8214883393": "2880340443", "8018699955": "4894369688"}, exchanged
+    await chat.close()
+
+
+async def test_two_items_of_one_product_are_told_apart_by_their_options(demo_store):
+    # Order #W8969494 holds two Mechanical Keyboards: 80% white clicky, and 60% RGB clicky.
+    chat = await Chat.open("general", email="daiki.patel3402@example.com")
+    await chat.say(
+        "I'd like to exchange the mechanical keyboard (size 80%, backlight white, switch type clicky) for one "
+        "with size full size, from order #W8969494. Use my PayPal."
+    )
+    arguments = await db(awaiting_yes)(chat.conversation_id)
+    assert arguments["item_ids"] == ["4843487907"], arguments
+    await chat.close()
+
+
+async def test_another_item_named_at_the_confirmation_joins_the_same_request(demo_store):
+    chat = await Chat.open("general")
+    await chat.say("I'd like to send back the skateboard I got in my order.")
+    first = await chat.say("My name is Mohamed Khan and my zip code is 60651.")
+    assert "?" in first, first
+    await chat.say("Wait, before you do that: I also want to return the desk lamp from the same order.")
+    arguments = await db(awaiting_yes)(chat.conversation_id)
+    assert arguments["order_id"] == "#W4887592", arguments
+    assert set(arguments["item_ids"]) == {"2343503231", "4447749792"}, arguments
+    await chat.close()
+
+
+async def test_an_email_that_is_not_on_file_is_an_answer_but_guessing_has_a_limit(demo_store):
+    chat = await Chat.open("cancel-order")
+    await chat.say("Please cancel order #W9933266, I don't need the items. My email is raj89@example.com.")
+    for wrong in ("rajlee@example.com", "lee42@example.com"):
+        reply = await chat.say(f"Maybe it's {wrong} then.")
+        assert "couldn't find an account" in reply, reply
+    reason = await chat.say("Maybe it's raj.lee6137@example.com then.")
+    assert "no longer needed" in reason or "mistake" in reason, "verified on the fourth try, no handoff"
+    await chat.close()
+
+    guesser = await Chat.open("cancel-order")
+    await guesser.say("Cancel my order please.")
+    for n in range(5):
+        reply = await guesser.say(f"my email is guess{n}@example.com")
+        assert "couldn't find an account" in reply, reply
+    frames = await guesser.say_until_handoff("my email is guess5@example.com")
+    assert frames[-1]["type"] == "handoff"
+    assert ("find_user_id_by_email", "refused") in await db(invocations)(guesser.conversation_id)
+    await guesser.close()
+
+
+async def test_a_no_to_the_same_proposal_asks_what_should_be_different(demo_store):
+    chat = await Chat.open("general", email="aarav.anderson9752@example.com")
+    request = (
+        "I want to return the bookshelf from my order #W9311069, refunded to the original payment method."
+    )
+    first = await chat.say(request)
+    assert "?" in first, first
+    again = await chat.say("No. " + request)
+    assert "What should be different" in again, again
+    statuses = [status for name, status in await db(invocations)(chat.conversation_id) if "return" in name]
+    assert "succeeded" not in statuses and statuses[-1] == "awaiting_confirmation", statuses
+    await chat.close()

@@ -3,8 +3,10 @@
 Each step either asks the customer (naming the choices), calls read-only tools to learn the account
 (several at once), calls the action (the runtime then asks for the customer's yes), or words a result.
 How a parameter is found on the account is data on the action (`x-baton` hints in its parameters):
-`statuses` an order must be in, `from` where ids come from, `variants_of` for a swap, `reads` for the
-look-ups; what the engine knows itself is how people talk about orders, items and payment methods.
+`statuses` an order must be in; for a payment method its `role` (refund, charge, new), the account field
+holding the `choices` and the order path of the `original` one; `reads` marks the look-ups (the account's
+`orders` field names its order ids). What the engine knows itself is how people talk about orders, items
+(a name and options) and payment methods (a kind, a brand, the last four digits).
 """
 
 import hashlib
@@ -18,7 +20,7 @@ from infra.embeddings import similarity
 
 from ..base import ToolCall
 from . import reading, wording
-from .state import State, hints, is_identify, properties, required
+from .state import State, hints, is_identify, pluck, properties, required
 
 HANDOFF_TOOL = "transfer_to_human"
 TOOL_THRESHOLD = 0.3
@@ -69,6 +71,17 @@ def _score(tool: dict[str, Any], text: str) -> float:
     return score
 
 
+# Verbs that name one kind of change outright.
+_KINDS = ("cancel", "return", "exchange")
+KIND_MARGIN = 0.2
+
+
+def _says_kind(tool: dict[str, Any], text: str) -> bool:
+    return any(
+        part in _KINDS and re.search(_VERBS[part], text, re.I) for part in tool["function"]["name"].split("_")
+    )
+
+
 def request_in(state: State, text: str) -> bool:
     """Whether `text` alone asks for one of the actions."""
     candidates = [t for n, t in state.tools.items() if n != HANDOFF_TOOL and not is_identify(t)]
@@ -97,6 +110,15 @@ def choose_goal(state: State) -> list[dict[str, Any]] | None:
         best_score, _, best = scored[0]
         if best_score < TOOL_THRESHOLD:
             continue
+        # A word that names one kind of change outright ("return", "cancel") beats a closer paraphrase.
+        named = [(sc, t) for sc, _, t in scored if _says_kind(t, text) and best_score - sc <= KIND_MARGIN]
+        if named and not _says_kind(best, text):
+            best_score, best = named[0]
+        # "I also want to return the lamp" at a confirmation adds to the request rather than replacing it.
+        if chosen is not None:
+            kept = [(sc, t) for sc, _, t in scored if t in chosen and best_score - sc <= KIND_MARGIN]
+            if kept and (_says_kind(kept[0][1], text) or not _says_kind(best, text)):
+                best_score, best = kept[0]
         family = [
             t
             for s, _, t in scored
@@ -188,6 +210,8 @@ class Dialogue:
         by_name = identify.get(frozenset({"first_name", "last_name", "zip"}))
         given = reading.identity(self.state.answered_turns())
         tried = [r for r in self.state.results if r.name in (by_email, by_name)]
+        if any(r.content.get("code") == "too_many_attempts" for r in tried):
+            return wording.NOT_FOUND_AGAIN, [call(HANDOFF_TOOL, {"reason": "customer could not be verified"})]
         if by_email and given.get("email") and not self.state.result(by_email, email=given["email"]):
             return "", [call(by_email, {"email": given["email"]})]
         if by_name and {"first_name", "last_name", "zip"} <= set(given):
@@ -201,39 +225,44 @@ class Dialogue:
         return wording.ASK_VERIFICATION, []
 
     # --- the account ------------------------------------------------------------------------------
-    def account(self) -> dict[str, Any] | Step:
-        reader = self.state.tool_reading("account")
-        if reader is None:
-            return {}
-        found = self.state.result(reader)
-        if found is None:
-            arguments = {"user_id": self.user_id} if "user_id" in properties(self.state.tools[reader]) else {}
-            return "", [call(reader, arguments)]
-        return found.data if found.status == "succeeded" and isinstance(found.data, dict) else {}
+    def _reads(self, what: str, keys: list[str]) -> list[dict[str, Any] | None] | Step | None:
+        """The records the look-up marked as reading `what` returned for each key, calling it for the missing.
 
-    def orders(self, account: dict[str, Any]) -> dict[str, dict[str, Any]] | Step:
-        reader = self.state.tool_reading("order")
-        if reader is None:
-            return {}
-        ids = [str(o) for o in account.get("orders") or []]
-        missing = [i for i in ids if self.state.result(reader, order_id=i) is None]
-        if missing:
-            return "", [call(reader, {"order_id": i}) for i in missing]
-        orders = {}
-        for order_id in ids:
-            found = self.state.result(reader, order_id=order_id)
-            if found.status == "succeeded" and isinstance(found.data, dict):
-                orders[order_id] = found.data
-        return orders
-
-    def product(self, product_id: str) -> dict[str, Any] | Step | None:
-        reader = self.state.tool_reading("product")
+        None when no action reads `what`; a record is None where its look-up failed.
+        """
+        reader = self.state.tool_reading(what)
         if reader is None:
             return None
-        found = self.state.result(reader, product_id=product_id)
-        if found is None:
-            return "", [call(reader, {"product_id": product_id})]
-        return found.data if found.status == "succeeded" and isinstance(found.data, dict) else None
+        parameter = next(iter(properties(self.state.tools[reader])), None)  # the id it is read by
+        arguments = [{parameter: key} if parameter else {} for key in keys]
+        missing = [a for a in arguments if self.state.result(reader, **a) is None]
+        if missing:
+            return "", [call(reader, a) for a in missing]
+        found = [self.state.result(reader, **a) for a in arguments]
+        return [r.data if r.status == "succeeded" and isinstance(r.data, dict) else None for r in found]
+
+    def account(self) -> dict[str, Any] | Step:
+        read = self._reads("account", [self.user_id])
+        if isinstance(read, tuple):
+            return read
+        return (read or [None])[0] or {}
+
+    def orders(self, account: dict[str, Any]) -> dict[str, dict[str, Any]] | Step:
+        account_reader = self.state.tool_reading("account")
+        listed = (
+            hints(self.state.tools[account_reader]).get("orders", "orders") if account_reader else "orders"
+        )
+        ids = [str(o) for o in pluck(account, listed) or []]
+        read = self._reads("order", ids)
+        if isinstance(read, tuple):
+            return read
+        return {i: order for i, order in zip(ids, read or [], strict=False) if order}
+
+    def product(self, product_id: str) -> dict[str, Any] | Step | None:
+        read = self._reads("product", [product_id])
+        if isinstance(read, tuple):
+            return read
+        return (read or [None])[0]
 
     # --- which order ------------------------------------------------------------------------------
     def allowed_statuses(self) -> set[str]:
@@ -337,6 +366,9 @@ class Dialogue:
         if reading.ALL_ITEMS.search(text) and not self._named(items, text):
             return [i["item_id"] for i in items if i["item_id"] not in excluded]
         chosen = [i for i in self._named(items, text) if i not in excluded]
+        if chosen and reading.ADDING.search(text):  # "I also want to return the lamp": and the rest
+            earlier = [i for t in self.episode if t != text for i in self._named(items, t)]
+            chosen = list(dict.fromkeys([*earlier, *chosen]))
         if chosen:
             return chosen
         if excluded:
@@ -352,23 +384,11 @@ class Dialogue:
             heads = [i for i in items if reading.mentions_head_noun(i["name"], text)]
             by_name = heads if len({i["name"] for i in heads}) == 1 else []
         chosen = []
+        names = [i["name"] for i in items]
         for name in dict.fromkeys(i["name"] for i in by_name):
             same = [i for i in by_name if i["name"] == name]
             if len(same) > 1 and not reading.ALL_ITEMS.search(text):
-                told = [
-                    i
-                    for i in same
-                    if any(reading.mentions_value(k, v, text) for k, v in (i.get("options") or {}).items())
-                    and not all(
-                        (i.get("options") or {}).get(k) == v
-                        for k, v in (same[0].get("options") or {}).items()
-                    )
-                ]
-                same = (
-                    told or same[:1]
-                    if len({json.dumps(i.get("options"), sort_keys=True) for i in same}) > 1
-                    else same[:1]
-                )
+                same = told_apart(same, [reading.about(name, text, names), self.window])
             chosen.extend(i["item_id"] for i in same)
         return chosen
 
@@ -390,17 +410,22 @@ class Dialogue:
                 return product
             if product is None:
                 return []
-            choice = closest_variant(old, product, self.episode)
+            others = [i["name"] for i in order.get("items") or []]
+            choice = closest_variant(
+                old, product, [reading.about(old["name"], t, others) for t in self.episode]
+            )
             if choice is None:
                 return wording.which_variant(old, product), []
             wanted.append(choice)
         return wanted
 
     def payment(self, order: dict[str, Any], account: dict[str, Any]) -> str | Step:
-        methods = list((account.get("payment_methods") or {}).values())
+        hint = hints(self.tool, "payment_method_id")
+        methods = pluck(account, hint.get("choices", "payment_methods")) or {}
+        methods = list(methods.values()) if isinstance(methods, dict) else list(methods)
         said = reading.latest(self.episode, reading.payment_words)
-        role = hints(self.tool, "payment_method_id").get("role", "charge")
-        original = ((order.get("payment_history") or [{}])[0] or {}).get("payment_method_id")
+        role = hint.get("role", "charge")
+        original = pluck(order, hint.get("original"))
         if said is None and role != "new" and len(methods) == 1 and methods[0].get("id"):
             return methods[0]["id"]  # the only payment method on file: nothing to choose
         if said is None:
@@ -432,7 +457,11 @@ class Dialogue:
     def word(self, result) -> Step:
         content = result.content
         if result.status == "confirmation_required":
-            return wording.confirmation(content.get("summary", "")), []
+            proposal = wording.confirmation(content.get("summary", ""))
+            asked = self.state.episode()[-1][0] if self.state.episode() else ""
+            if asked == proposal and reading.NEGATIVE.match(self.state.last_customer):
+                return wording.what_differs(content.get("summary", "")), []  # not the same question again
+            return proposal, []
         if result.status == "succeeded":
             return wording.success(content), []
         if result.status == "refused":
@@ -461,6 +490,25 @@ class Dialogue:
                 [call(HANDOFF_TOOL, {"reason": f"outside policy: {content.get('error')}"})],
             )
         return wording.BACKEND_DOWN, []
+
+
+def told_apart(same: list[dict[str, Any]], texts: list[str]) -> list[dict[str, Any]]:
+    """Which of several items of one product the words mean: the one whose own options they name most.
+
+    Only options that differ between the items count; the first text that tells them apart decides.
+    """
+    for text in texts:
+        scores = []
+        for item in same:
+            options = item.get("options") or {}
+            own = {
+                k: v for k, v in options.items() if any((o.get("options") or {}).get(k) != v for o in same)
+            }
+            scores.append(sum(1 for k, v in own.items() if reading.mentions_value(k, v, text)))
+        best = max(scores)
+        if best and scores.count(best) == 1:
+            return [same[scores.index(best)]]
+    return same[:1]
 
 
 def closest_variant(old: dict[str, Any], product: dict[str, Any], texts: list[str]) -> str | None:

@@ -32,6 +32,8 @@ NEGATED_HUMAN = re.compile(
     r"\b(don'?t|do not|no need|not|never|without)\b[^.?!]{0,25}\b(human|person|agent|representative|operator)\b",
     re.I,
 )
+# Words that add to what was asked rather than replace it.
+ADDING = re.compile(r"\b(also|as well|in addition)\b", re.I)
 NEGATIVE = re.compile(r"^\s*(no|nope|nah|don'?t|do not|stop|never ?mind|not now|wait)\b", re.I)
 UNKNOWN_ID = re.compile(
     r"\b(don'?t|do not|can'?t|cannot|no idea|not sure)\b[^.?!]{0,40}\b(know|remember|recall|have|find|sure)\b"
@@ -194,6 +196,50 @@ def mentions_head_noun(name: str, text: str) -> bool:
     """'the kettle' for a Tea Kettle: the last word of a product name, singular or plural."""
     head = name.lower().split()[-1]
     return len(head) > 3 and (entities.mentions(head, text) or entities.mentions(head + "s", text))
+
+
+def _spans(name: str, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Where the text names a product: by its full name (or plural), and by its last word alone."""
+    lowered, low_text = name.lower(), text.lower()
+
+    def find(forms: list[str]) -> list[tuple[int, int]]:
+        pattern = "|".join(re.escape(f) for f in sorted(set(forms), key=len, reverse=True))
+        return [m.span() for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", low_text)]
+
+    full = find([lowered, lowered + "s", lowered + "es", lowered.replace("-", " ")])
+    head = lowered.split()[-1]
+    return full, (find([head, head + "s"]) if len(head) > 3 else [])
+
+
+def about(name: str, text: str, other_names: list[str]) -> str:
+    """The parts of `text` about one product: from each mention of it to the next mention of another.
+
+    "the mouse for a white one and the bookshelf for a glass one": white is about the mouse only.
+    A text naming none of them is about whichever the conversation is on.
+    """
+    names = {n.lower() for n in [name, *other_names]}
+    spans = {n: _spans(n, text) for n in names}
+    fulls = [s for full, _ in spans.values() for s in full]
+
+    def starts(n: str) -> list[int]:
+        full, head = spans[n]
+        alone = [h for h in head if not any(a <= h[0] < b for a, b in fulls)]
+        return sorted({s for s, _ in full + alone})
+
+    own = starts(name.lower())
+    others = sorted({p for n in names if n != name.lower() for p in starts(n)})
+    if not own:
+        return "" if others else text
+    parts = []
+    for start in own:
+        end = next((p for p in others if p > start), None)
+        # The words just before another product's name describe that product ("a metal bookshelf").
+        parts.append(_LEADING_WORDS.sub("", text[start:end]) if end is not None else text[start:])
+    return " ".join(parts)
+
+
+_DETERMINER = r"(?:a|an|the|my|your|this|that|and)"
+_LEADING_WORDS = re.compile(rf"\b{_DETERMINER}\s+(?:(?!{_DETERMINER}\b)[\w%.-]+\s+){{0,3}}$", re.I)
 
 
 def payment_words(text: str) -> dict[str, str] | None:

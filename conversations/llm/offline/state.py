@@ -45,6 +45,19 @@ def hints(tool: dict[str, Any], parameter: str | None = None) -> dict[str, Any]:
     return schema.get("x-baton") or {}
 
 
+def pluck(record: Any, path: str | None) -> Any:
+    """The value at a dotted path of a record ("payment_history.0.payment_method_id"), or None."""
+    value = record
+    for key in (path or "").split(".") if path else []:
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, list) and key.lstrip("-").isdigit() and -len(value) <= int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return value
+
+
 _IDENTIFY_PARAMS = ({"email"}, {"first_name", "last_name", "zip"})
 
 

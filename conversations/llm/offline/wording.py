@@ -14,6 +14,9 @@ NOT_FOUND = (
     "I couldn't find an account with those details. Could you check the email address, or give your first "
     "name, last name and zip code exactly as on the account?"
 )
+NOT_FOUND_AGAIN = (
+    "I still can't find an account with those details, so I'm bringing in a colleague who can help."
+)
 ASK_ADDRESS = (
     "Please write the new address on one line (street, suite if any, city, state and zip code, e.g. "
     "12 Oak Street, Suite 4, Austin, TX 78701): what is it?"
@@ -124,6 +127,13 @@ def ask_reason(reasons: list[str], order: dict[str, Any] | None = None) -> str:
 
 def confirmation(summary: str) -> str:
     return f"To confirm: {summary}. {CONFIRM_QUESTION}"
+
+
+def what_differs(summary: str) -> str:
+    return (
+        f"From what you've told me, I still understand: {summary}. What should be different (the order, the "
+        "items, the options or the payment method)?"
+    )
 
 
 def success(content: dict[str, Any]) -> str:
