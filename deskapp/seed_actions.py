@@ -18,6 +18,8 @@ PAYMENT = {"type": "string", "minLength": 1, "description": "the payment method 
 
 # `x-baton` hints tell the offline engine how to resolve a parameter from the customer's account:
 # which order statuses the action accepts, what a payment method is for, which look-up reads what.
+# The runtime's account section follows them too: `lists` names the account fields holding ids another
+# look-up reads, `shows` the fields of a record worth a line in the prompt.
 def order_in(*statuses: str) -> dict:
     return {**ORDER_ID, "x-baton": {"statuses": list(statuses)}}
 
@@ -33,8 +35,8 @@ def payment_for(role: str) -> dict:
     }
 
 
-def reads(what: str, schema: dict, **where: str) -> dict:
-    return {**schema, "x-baton": {"reads": what, **where}}
+def reads(what: str, schema: dict, **hints: object) -> dict:
+    return {**schema, "x-baton": {"reads": what, **hints}}
 
 
 ADDRESS_TEXT = "{address1} {address2}, {city}, {state} {zip}, {country}"
@@ -76,7 +78,7 @@ ACTIONS = [
         "name": "get_user_details",
         "description": "Read the verified customer's account: name, default address, payment methods, orders.",
         "examples": "what orders do I have\nwhat is the address on my account\nwhich payment methods do I have",
-        "parameters": reads("account", _schema({"user_id": {"type": "string"}}), orders="orders"),
+        "parameters": reads("account", _schema({"user_id": {"type": "string"}}), lists={"orders": "order"}),
         "url_template": "/users/{user_id}",
         "scope": Action.Scope.ACCOUNT,
         "reads_account": True,
@@ -86,7 +88,7 @@ ACTIONS = [
         "description": "Look up an order of the verified customer: its status, items, tracking number.",
         "examples": "where is my order\nhas my order shipped\nwhat's the status of my order\n"
         "tracking number for my package\nwhen will my order arrive",
-        "parameters": reads("order", _schema({"order_id": ORDER_ID})),
+        "parameters": reads("order", _schema({"order_id": ORDER_ID}), shows=["status", "items"]),
         "url_template": "/orders/{order_id}",
         "scope": Action.Scope.ORDER,
     },

@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from conversations import services
 from conversations.actions import selectors as action_selectors
 from conversations.actions import services as action_services
+from conversations.actions.account import account_section
 from conversations.actions.executor import run_tool_call, verify_by_linked_identity
 from conversations.actions.wording import CONFIRM_QUESTION
 from conversations.llm import LLMError, provider_for
@@ -112,14 +113,32 @@ def _load_turn(conversation_id: uuid.UUID) -> tuple[TurnContext, list[dict[str, 
     return context, tools_for(context) if context.ai_holds_conversation else []
 
 
-def _prepare_turn(context: TurnContext) -> None:
-    """Settle a customer's no to a waiting change; tell the LLM who is verified and what was changed."""
+def _prepare_turn(context: TurnContext) -> tuple[list[str], bool]:
+    """Settle a customer's no to a waiting change; what the LLM must know of actions, and whether verified."""
     latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
     if latest is not None:
         action_services.settle_confirmations(
             conversation_id=context.conversation.id, customer_text=latest.text
         )
-    context.extra_system.extend(action_selectors.prompt_lines(context.conversation.id))
+    return _action_sections(context)
+
+
+def _action_sections(context: TurnContext) -> tuple[list[str], bool]:
+    verified = action_selectors.verified_user_id(context.conversation.id) is not None
+    return action_selectors.prompt_lines(context.conversation.id), verified
+
+
+async def _actions_known(context: TurnContext, lines: list[str], verified: bool) -> list[str]:
+    """Who is verified and what was changed, then (once verified) the account section, last.
+
+    Last, after "# Verified customer": the offline engine reads the use case's own instructions as the
+    text before that heading, so it never takes the account for something to tell the customer.
+    """
+    if not verified:
+        return lines
+    use_case_id = context.use_case.pk if context.use_case else None
+    section = await account_section(conversation_id=context.conversation.id, use_case_id=use_case_id)
+    return [*lines, section] if section else lines
 
 
 def _assistant_tool_message(text: str, calls: list[ToolCall]) -> dict[str, Any]:
@@ -156,9 +175,12 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     confirmation = ""
     try:
         llm = provider_for(context.provider)
+        recalled = list(context.extra_system)
+        verified = True  # nothing to learn mid-turn without actions
         if len(tools) > 1:
             await verify_by_linked_identity(conversation_id)
-            await database_sync_to_async(_prepare_turn)(context)
+            lines, verified = await database_sync_to_async(_prepare_turn)(context)
+            context.extra_system = [*recalled, *await _actions_known(context, lines, verified)]
         messages = build_prompt(context)
         for _ in range(MAX_TOOL_ROUNDS):
             calls: list[ToolCall] = []
@@ -215,6 +237,12 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                         "content": json.dumps(outcome.content, default=str),
                     }
                 )
+            if not verified:
+                # Verified by this round's look-up: the next round already knows who and their account.
+                lines, verified = await database_sync_to_async(_action_sections)(context)
+                if verified:
+                    context.extra_system = [*recalled, *await _actions_known(context, lines, verified)]
+                    messages[0] = build_prompt(context)[0]
             if escalate:
                 async for event in _action_failure(
                     conversation_id, message_id, text, started, first_token_ms, usage

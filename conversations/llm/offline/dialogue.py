@@ -4,8 +4,8 @@ Each step either asks the customer (naming the choices), calls read-only tools t
 (several at once), calls the action (the runtime then asks for the customer's yes), or words a result.
 How a parameter is found on the account is data on the action (`x-baton` hints in its parameters):
 `statuses` an order must be in; for a payment method its `role` (refund, charge, new), the account field
-holding the `choices` and the order path of the `original` one; `reads` marks the look-ups (the account's
-`orders` field names its order ids). What the engine knows itself is how people talk about orders, items
+holding the `choices` and the order path of the `original` one; `reads` marks the look-ups, and the
+account's `lists` which of its fields holds the ids of orders. What the engine knows itself is how people talk about orders, items
 (a name and options) and payment methods (a kind, a brand, the last four digits).
 """
 
@@ -249,9 +249,8 @@ class Dialogue:
 
     def orders(self, account: dict[str, Any]) -> dict[str, dict[str, Any]] | Step:
         account_reader = self.state.tool_reading("account")
-        listed = (
-            hints(self.state.tools[account_reader]).get("orders", "orders") if account_reader else "orders"
-        )
+        lists = hints(self.state.tools[account_reader]).get("lists") if account_reader else None
+        listed = next((field for field, what in (lists or {}).items() if what == "order"), "orders")
         ids = [str(o) for o in pluck(account, listed) or []]
         read = self._reads("order", ids)
         if isinstance(read, tuple):
