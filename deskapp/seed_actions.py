@@ -12,8 +12,29 @@ ADDRESS_PROPERTIES = {
     "zip": {"type": "string", "pattern": "^[0-9]{5}$", "description": "five-digit zip code"},
 }
 ORDER_ID = {"type": "string", "pattern": "^#?W[0-9]{7}$", "description": "the order id, like #W1234567"}
-ITEM_IDS = {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{10}$"}, "minItems": 1}
 PAYMENT = {"type": "string", "minLength": 1, "description": "the payment method id, e.g. gift_card_7245904"}
+
+# `describe` hints say a value in the customer's terms, from the record read earlier in the conversation
+# (an order's item, a product's variant, an account's payment method).
+SAY_ITEM = {"key": "item_id", "say": ["{name} ({options}, ${price})", "{name} ({options})", "{name}"]}
+SAY_PAYMENT = {
+    "key": "id",
+    "say": ["{brand} ending {last_four}", "{source} (balance ${balance})", "{source}"],
+}
+# After a change a balance read before it may be stale: a result says the kind only.
+SAY_PAYMENT_NOW = {"key": "id", "say": ["{brand} ending {last_four}", "{source}"]}
+ITEM_IDS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": "^[0-9]{10}$"},
+    "minItems": 1,
+    "x-baton": {"describe": SAY_ITEM},
+}
+# How payment method ids in a write's result are said.
+SAY_RESULT_FIELDS = {
+    "payment_method_id": SAY_PAYMENT_NOW,
+    "return_payment_method_id": SAY_PAYMENT_NOW,
+    "exchange_payment_method_id": SAY_PAYMENT_NOW,
+}
 
 
 # `x-baton` hints tell the offline engine how to resolve a parameter from the customer's account:
@@ -31,15 +52,23 @@ def payment_for(role: str) -> dict:
             "role": role,
             "choices": "payment_methods",  # the account field holding the customer's methods
             "original": "payment_history.0.payment_method_id",  # the order's path to what paid for it
+            "describe": SAY_PAYMENT,
         },
     }
 
 
 def reads(what: str, schema: dict, **hints: object) -> dict:
-    return {**schema, "x-baton": {"reads": what, **hints}}
+    return {**schema, "x-baton": {**schema.get("x-baton", {}), "reads": what, **hints}}
 
 
-ADDRESS_TEXT = "{address1} {address2}, {city}, {state} {zip}, {country}"
+ADDRESS_TEXT = "{address1}, {address2}, {city}, {state} {zip}, {country}"
+STATUS_TEXT = "The status of order {order_id} is now {status}"
+
+
+def _address_result(lead: str) -> str:
+    """Result lines saying the result's `address` (the second for an address without a suite)."""
+    full = lead + "{address.address1}, {address.address2}, {address.city}, {address.state} {address.zip}."
+    return full + "\n" + full.replace(" {address.address2},", "")
 
 
 def _schema(properties: dict, required: list[str] | None = None) -> dict:
@@ -48,6 +77,7 @@ def _schema(properties: dict, required: list[str] | None = None) -> dict:
         "properties": properties,
         "required": list(properties) if required is None else required,
         "additionalProperties": False,
+        "x-baton": {"describe": SAY_RESULT_FIELDS},
     }
 
 
@@ -118,6 +148,9 @@ ACTIONS = [
         "requires_confirmation": True,
         "confirmation_template": "cancel order {order_id} because it was {reason}; the refund goes back to "
         "the original payment method",
+        "result_template": STATUS_TEXT
+        + "; ${payment_history[transaction_type=refund].amount} is refunded to "
+        "your {payment_history[transaction_type=refund].payment_method_id}.\n" + STATUS_TEXT + ".",
     },
     {
         "name": "modify_pending_order_address",
@@ -130,6 +163,7 @@ ACTIONS = [
         "scope": Action.Scope.ORDER,
         "requires_confirmation": True,
         "confirmation_template": "ship order {order_id} to " + ADDRESS_TEXT,
+        "result_template": _address_result("Order {order_id} ({status}) now ships to "),
     },
     {
         "name": "modify_pending_order_payment",
@@ -140,7 +174,11 @@ ACTIONS = [
         "url_template": "/orders/{order_id}/payment",
         "scope": Action.Scope.ORDER,
         "requires_confirmation": True,
-        "confirmation_template": "pay order {order_id} with {payment_method_id} instead",
+        "confirmation_template": "pay order {order_id} with your {payment_method_id} instead",
+        "result_template": "Order {order_id} is now paid with your "
+        "{payment_history[transaction_type=payment][-1].payment_method_id} "
+        "(${payment_history[transaction_type=payment][-1].amount}); the earlier payment goes back to your "
+        "{payment_history[-1].payment_method_id}.\n" + STATUS_TEXT + ".",
     },
     {
         "name": "modify_pending_order_items",
@@ -161,8 +199,12 @@ ACTIONS = [
         "url_template": "/orders/{order_id}/items",
         "scope": Action.Scope.ORDER,
         "requires_confirmation": True,
-        "confirmation_template": "change items {item_ids} of order {order_id} to {new_item_ids}, the price "
-        "difference settled with {payment_method_id}; the order can't be modified again after this",
+        "confirmation_template": "change {item_ids->new_item_ids} in order {order_id}, the price difference "
+        "settled with your {payment_method_id}; the order can't be modified again after this",
+        "result_template": STATUS_TEXT + "; the price difference, ${payment_history[-1].amount}, is a "
+        "{payment_history[-1].transaction_type} on your {payment_history[-1].payment_method_id}.\n"
+        + STATUS_TEXT
+        + ".",
     },
     {
         "name": "return_delivered_order_items",
@@ -181,7 +223,10 @@ ACTIONS = [
         "url_template": "/orders/{order_id}/return",
         "scope": Action.Scope.ORDER,
         "requires_confirmation": True,
-        "confirmation_template": "return items {item_ids} of order {order_id}, refunded to {payment_method_id}",
+        "confirmation_template": "return {item_ids} of order {order_id}, refunded to your {payment_method_id}",
+        "result_template": STATUS_TEXT
+        + "; the refund goes to your {return_payment_method_id} once the items "
+        "are back.\n" + STATUS_TEXT + ".",
     },
     {
         "name": "exchange_delivered_order_items",
@@ -201,8 +246,10 @@ ACTIONS = [
         "url_template": "/orders/{order_id}/exchange",
         "scope": Action.Scope.ORDER,
         "requires_confirmation": True,
-        "confirmation_template": "exchange items {item_ids} of order {order_id} for items {new_item_ids}, the "
-        "price difference settled with {payment_method_id}",
+        "confirmation_template": "exchange {item_ids->new_item_ids} of order {order_id}, the price difference "
+        "settled with your {payment_method_id}",
+        "result_template": STATUS_TEXT + "; the price difference of ${exchange_price_difference} (new items "
+        "minus old) is settled with your {exchange_payment_method_id}.\n" + STATUS_TEXT + ".",
     },
     {
         "name": "modify_user_address",
@@ -215,6 +262,7 @@ ACTIONS = [
         "scope": Action.Scope.ACCOUNT,
         "requires_confirmation": True,
         "confirmation_template": "change your account's default address to " + ADDRESS_TEXT,
+        "result_template": _address_result("The default address on your account is now "),
     },
 ]
 

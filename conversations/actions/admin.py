@@ -2,6 +2,7 @@
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -31,6 +32,7 @@ class ActionAdmin(admin.ModelAdmin):
                     "requires_verified_customer",
                     "requires_confirmation",
                     "confirmation_template",
+                    "result_template",
                     "scope",
                     "identifies_customer",
                     "reads_account",
@@ -52,6 +54,11 @@ class ActionAdmin(admin.ModelAdmin):
         ),
         ("Python", {"fields": ("python_path",)}),
     )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "result_template":  # one sentence per line
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 4, "cols": 100})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 class ActionInvocationInline(admin.TabularInline):

@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from infra import metrics
 
-from . import selectors, services
+from . import selectors, sentences, services
 from .models import Action, ActionInvocation
 from .wording import CONFIRM_QUESTION, is_affirmative
 
@@ -231,20 +231,22 @@ async def _owns_order(user_id: str, order_id: str) -> bool | None:
     return order_id in (done.result.get("orders") or [])
 
 
-def _summary(action: Action, arguments: dict[str, Any]) -> str:
-    if not action.confirmation_template:
-        return f"{action.name} {selectors.canonical(arguments)}"
-    template = action.confirmation_template
+def _summary(action: Action, arguments: dict[str, Any], results: list[Any]) -> str:
+    """The exact change in the customer's terms; an unusable template gives a plain sentence instead."""
+    parameters = action.parameters or {}
+    if action.confirmation_template:
+        try:
+            return sentences.change(action.confirmation_template, parameters, arguments, results)
+        except sentences.TemplateError as exc:
+            logger.warning("action %s: confirmation template not used: %s", action.name, exc)
+    return sentences.plain_change(action.name, parameters, arguments, results)
 
-    class Missing(dict):
-        def __missing__(self, key: str) -> str:
-            return "?"
 
-    shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in arguments.items()}
-    try:
-        return template.format_map(Missing(shown))
-    except (ValueError, IndexError):  # an admin's template with stray braces: say it plainly instead
-        return f"{action.name} {selectors.canonical(arguments)}"
+def _said(action: Action, result: Any, results: list[Any]) -> str:
+    """The result said plainly from the action's result template ("" without one)."""
+    if not action.result_template:
+        return ""
+    return sentences.result(action.result_template, action.parameters or {}, result, [result, *results])
 
 
 async def run_tool_call(
@@ -320,7 +322,9 @@ async def run_tool_call(
                 "not_your_order", "that order is not on the verified customer's account; it cannot be touched"
             )
 
-    summary = _summary(action, arguments)
+    says = action.requires_confirmation or bool(action.result_template)
+    results = await db(selectors.earlier_results)(conversation_id) if says else []
+    summary = _summary(action, arguments, results) if action.requires_confirmation else ""
     invocation_id = None
     if action.requires_confirmation:
         pending = await db(selectors.awaiting_confirmation)(conversation_id, name, arguments)
@@ -359,6 +363,7 @@ async def run_tool_call(
                 {"status": "refused", "code": "already_handled", "error": "this change was handled"}
             )
         invocation_id = pending.pk
+        summary = pending.summary or summary  # what the customer said yes to
 
     done = await execute(action, arguments)
     if invocation_id is not None:
@@ -377,7 +382,7 @@ async def run_tool_call(
             arguments=arguments,
             status=done.status,
             call_id=call_id,
-            summary=summary if action.requires_confirmation else "",
+            summary=summary,
             result=done.result,
             error=done.error,
             latency_ms=done.latency_ms,
@@ -393,9 +398,13 @@ async def run_tool_call(
                 method="lookup",
                 evidence=" ".join(str(v) for v in arguments.values()),
             )
+        said = _said(action, done.result, results)
+        content = {"status": "succeeded", "result": done.result}
         if action.requires_confirmation:
-            return ToolOutcome({"status": "succeeded", "summary": summary, "result": done.result})
-        return ToolOutcome({"status": "succeeded", "result": done.result})
+            content["summary"] = summary
+        if said:
+            content["said"] = said
+        return ToolOutcome(content)
     if done.status == ActionInvocation.Status.REJECTED:
         return ToolOutcome({"status": "rejected", "error": done.error})
     failures = await db(selectors.recent_failures)(conversation_id)

@@ -7,6 +7,8 @@ from django.db.models import Q
 
 from infra.models import TimeStamped
 
+from . import sentences
+
 TOOL_NAME = RegexValidator(r"^[a-zA-Z0-9_-]{1,64}$", "letters, digits, _ and - only (a tool name)")
 SETTING_NAME = RegexValidator(r"^[A-Z][A-Z0-9_]*_BASE_URL$", "the name of a setting ending in _BASE_URL")
 
@@ -74,7 +76,17 @@ class Action(TimeStamped):
     confirmation_template = models.CharField(
         max_length=300,
         blank=True,
-        help_text="The exact change stated to the customer, e.g. 'cancel order {order_id}'.",
+        help_text="The exact change stated to the customer, e.g. 'cancel order {order_id}'; an argument "
+        'whose parameter has an x-baton "describe" hint is said as described (an item by name, options '
+        "and price). Write {{ or }} for a brace.",
+    )
+    result_template = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="The result said to the customer, from the result JSON: a dotted path per placeholder, "
+        "collecting from lists, e.g. 'Order {order_id} is now {status}; tracking number "
+        "{fulfillments.tracking_id}'; [field=value] or [-1] picks list elements. One sentence per line: "
+        "the first whose placeholders all have values is said.",
     )
     enabled = models.BooleanField(default=True)
 
@@ -97,6 +109,15 @@ class Action(TimeStamped):
             jsonschema.Draft202012Validator.check_schema(self.parameters or {})
         except jsonschema.SchemaError as exc:
             raise ValidationError({"parameters": f"not a valid JSON schema: {exc.message}"}) from exc
+        try:
+            sentences.change(self.confirmation_template, self.parameters or {}, {}, [])
+        except sentences.TemplateError as exc:
+            raise ValidationError({"confirmation_template": str(exc)}) from exc
+        for line in self.result_template.splitlines():
+            try:
+                sentences.placeholders(line)
+            except sentences.TemplateError as exc:
+                raise ValidationError({"result_template": str(exc)}) from exc
 
 
 class CustomerVerification(TimeStamped):
@@ -134,7 +155,7 @@ class ActionInvocation(TimeStamped):
     call_id = models.CharField(max_length=100, blank=True)
     arguments = models.JSONField(default=dict)
     status = models.CharField(max_length=24, choices=Status.choices)
-    summary = models.CharField(max_length=500, blank=True, help_text="The change as stated to the customer.")
+    summary = models.CharField(max_length=2000, blank=True, help_text="The change as stated to the customer.")
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

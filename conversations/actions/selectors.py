@@ -130,6 +130,17 @@ def failed_identity_lookups(conversation_id: uuid.UUID) -> int:
     ).count()
 
 
+def earlier_results(conversation_id: uuid.UUID) -> list[Any]:
+    """The results of the conversation's successful actions, newest first (what has been read so far)."""
+    return list(
+        ActionInvocation.objects.filter(
+            conversation_id=conversation_id, status=ActionInvocation.Status.SUCCEEDED, result__isnull=False
+        )
+        .order_by("-created_at")
+        .values_list("result", flat=True)
+    )
+
+
 def recent_failures(conversation_id: uuid.UUID) -> int:
     """Failed invocations since the last success: repeated failure escalates."""
     invocations = ActionInvocation.objects.filter(conversation_id=conversation_id).exclude(

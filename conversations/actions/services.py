@@ -45,7 +45,7 @@ def record_invocation(
         call_id=call_id[:100],
         arguments=arguments,
         status=status,
-        summary=summary[:500],
+        summary=summary[:2000],
         result=result,
         error=error,
         latency_ms=latency_ms,

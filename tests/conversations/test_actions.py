@@ -294,6 +294,9 @@ async def test_order_status_through_scripted_tool_calls(llm_store):
         ({"kind": "python", "python_path": ""}, "python_path"),
         ({"parameters": {"type": "array"}}, "parameters"),
         ({"parameters": {"type": "object", "properties": {"x": {"type": "nonsense"}}}}, "parameters"),
+        ({"confirmation_template": "cancel order {order_id"}, "confirmation_template"),
+        ({"confirmation_template": "cancel order {order_id}"}, "confirmation_template"),  # no such parameter
+        ({"result_template": "Order {order_id} is {status}\nstray }"}, "result_template"),
     ],
 )
 def test_admin_rejects_an_unusable_action_definition(fields, error_field):
@@ -303,3 +306,92 @@ def test_admin_rejects_an_unusable_action_definition(fields, error_field):
     with pytest.raises(ValidationError) as refused:
         action.full_clean()
     assert error_field in refused.value.message_dict
+
+
+# Words: the change and its result in the customer's terms --------------------------------------------
+
+
+async def test_a_confirmation_names_the_items_read_earlier_with_options_and_prices(llm_store):
+    write = call(
+        "return_delivered_order_items",
+        order_id="#W4316152",
+        item_ids=["7292993796", "7292993796"],
+        payment_method_id="gift_card_7245904",
+    )
+    llm_store.script(
+        call("get_user_details"),
+        call("get_order_details", order_id="#W4316152"),
+        write,
+        Reply(text="I can do that."),
+        write,
+        Reply(text="Done."),
+    )
+    chat = await Chat.open("return-items", email=EMAIL)
+    asked = await chat.say("please return both tea kettles of #W4316152 to my gift card")
+    assert (
+        "To confirm: return 2 × Tea Kettle (2 liters, glass, induction, $94.80) of order #W4316152, refunded "
+        "to your gift card (balance $17)." in asked
+    ), asked
+    assert "7292993796" not in asked and "gift_card_7245904" not in asked
+    assert await chat.say("yes") == "Done."
+    [*_, done] = tool_results(llm_store.requests[5])
+    assert done["said"] == (
+        "The status of order #W4316152 is now return requested; the refund goes to your gift card once the "
+        "items are back."
+    )
+    await chat.close()
+
+
+async def test_a_new_payment_method_is_said_by_kind_and_last_four_and_the_result_says_where_money_went(
+    llm_store,
+):
+    write = call(
+        "modify_pending_order_payment", order_id="#W6460787", payment_method_id="credit_card_8850930"
+    )
+    llm_store.script(call("get_user_details"), write, Reply(text="Sure."), write, Reply(text="Done."))
+    chat = await Chat.open("general", email="emma.brown5032@example.com")
+    asked = await chat.say("pay #W6460787 with my visa instead of paypal")
+    assert "To confirm: pay order #W6460787 with your Visa ending 9135 instead." in asked, asked
+    await chat.say("yes")
+    [*_, done] = tool_results(llm_store.requests[4])
+    assert done["status"] == "succeeded" and done["summary"] == (
+        "pay order #W6460787 with your Visa ending 9135 instead"
+    )
+    assert done["said"] == (
+        "Order #W6460787 is now paid with your Visa ending 9135 ($202.13); the earlier payment goes back to "
+        "your Paypal."
+    )
+    await chat.close()
+
+
+async def test_a_value_never_read_is_said_as_it_is(llm_store):
+    write = call(
+        "return_delivered_order_items",
+        order_id="#W4316152",
+        item_ids=["7292993796"],
+        payment_method_id="gift_card_7245904",
+    )
+    llm_store.script(write, Reply(text="Shall I?"))
+    chat = await Chat.open("return-items", email=EMAIL)
+    asked = await chat.say("return a kettle of #W4316152 to my gift card")
+    assert "To confirm: return 7292993796 of order #W4316152, refunded to your gift_card_7245904." in asked
+    await chat.close()
+
+
+@pytest.mark.parametrize(
+    "template", ["cancel {order} at once", "cancel order {order_id because {reason}", "cancel {} now"]
+)
+async def test_an_admins_broken_templates_still_say_the_change_and_result_plainly(llm_store, template):
+    await db(Action.objects.filter(name="cancel_pending_order").update)(
+        confirmation_template=template,
+        result_template="Order {order_id} is {no.such.field}\n{oops\nOrder {order_id} is now {status}.",
+    )
+    write = call("cancel_pending_order", order_id=PENDING, reason="no longer needed")
+    llm_store.script(write, Reply(text="Shall I?"), write, Reply(text="Done."))
+    chat = await Chat.open("cancel-order", email=EMAIL)
+    asked = await chat.say(f"cancel {PENDING}, I no longer need it")
+    assert "To confirm: cancel pending order: order id #W9300146; reason no longer needed." in asked, asked
+    await chat.say("yes")
+    [*_, done] = tool_results(llm_store.requests[3])
+    assert done["status"] == "succeeded" and done["said"] == "Order #W9300146 is now cancelled."
+    await chat.close()

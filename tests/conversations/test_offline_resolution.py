@@ -53,7 +53,8 @@ async def test_cancel_a_pending_order_with_a_yes(demo_store):
     assert f"cancel order {PENDING} because it was ordered by mistake" in confirm and "yes or no" in confirm
     assert (await db(order_data)(PENDING))["status"] == "pending", "nothing changes before the yes"
     done = await chat.say("yes")
-    assert done.startswith("Done: cancel order") and "cancelled" in done
+    assert done.startswith(f"Done: cancel order {PENDING}") and "cancelled" in done
+    assert f"The status of order {PENDING} is now cancelled; $153.23 is refunded to your gift card." in done
     order = await db(order_data)(PENDING)
     assert order["status"] == "cancelled" and order["cancel_reason"] == "ordered by mistake"
     assert order["payment_history"][-1] == {
@@ -75,7 +76,10 @@ async def test_return_delivered_items_verified_by_name_and_zip(demo_store):
     chat = await Chat.open("return-items")
     await chat.say(f"I'd like to return the tea kettle from order {DELIVERED}")
     confirm = await chat.say("My name is Aarav Anderson and my zip code is 19031")
-    assert f"return items 7292993796 of order {DELIVERED}, refunded to {GIFT_CARD}" in confirm
+    assert (
+        f"return Tea Kettle (2 liters, glass, induction, $94.80) of order {DELIVERED}, refunded to your gift "
+        "card (balance $17)" in confirm
+    ), confirm
     done = await chat.say("yes please")
     assert done.startswith("Done:")
     order = await db(order_data)(DELIVERED)
@@ -88,8 +92,13 @@ async def test_exchange_for_another_option_of_the_same_product(demo_store):
     chat = await Chat.open("exchange-items", email=EMAIL)
     confirm = await chat.say(f"Can I exchange the water bottle from order {DELIVERED_MIXED} for a red one?")
     # 2366567022 is 1000ml stainless steel blue; the available red one keeping the rest is 2439754078.
-    assert f"exchange items 2366567022 of order {DELIVERED_MIXED} for items 2439754078" in confirm, confirm
-    await chat.say("yes")
+    assert (
+        "exchange Water Bottle (blue, 1000ml, stainless steel, $54.04) → Water Bottle (red, 1000ml, stainless "
+        f"steel, $49.51) of order {DELIVERED_MIXED}, the price difference settled with your gift card"
+        in confirm
+    ), confirm
+    done = await chat.say("yes")
+    assert f"order {DELIVERED_MIXED} is now exchange requested; the price difference of $-4.53" in done, done
     order = await db(order_data)(DELIVERED_MIXED)
     assert order["status"] == "exchange requested"
     assert (order["exchange_items"], order["exchange_new_items"]) == (["2366567022"], ["2439754078"])
@@ -102,8 +111,9 @@ async def test_change_a_pending_orders_address(demo_store):
     asked = await chat.say(f"Please send order {PENDING} to a different address")
     assert "new address" in asked
     confirm = await chat.say(NEW_ADDRESS)
-    assert f"ship order {PENDING} to 12 Oak Street Suite 4, Austin, TX 78701, USA" in confirm
-    await chat.say("yes")
+    assert f"ship order {PENDING} to 12 Oak Street, Suite 4, Austin, TX 78701, USA" in confirm
+    done = await chat.say("yes")
+    assert f"Order {PENDING} (pending) now ships to 12 Oak Street, Suite 4, Austin, TX 78701." in done, done
     assert (await db(order_data)(PENDING))["address"] == NEW_ADDRESS_FIELDS
     await chat.close()
 
@@ -112,7 +122,7 @@ async def test_update_the_account_address(demo_store):
     chat = await Chat.open("account-address")
     await chat.say(f"I moved, please update the address on my account to {NEW_ADDRESS}")
     confirm = await chat.say(f"{EMAIL}")
-    assert "change your account's default address to 12 Oak Street Suite 4, Austin, TX 78701" in confirm
+    assert "change your account's default address to 12 Oak Street, Suite 4, Austin, TX 78701, USA" in confirm
     await chat.say("yes")
     account = (await db(store_snapshot)())["account"]
     assert account["address"] == NEW_ADDRESS_FIELDS

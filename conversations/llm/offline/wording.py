@@ -136,15 +136,26 @@ def what_differs(summary: str) -> str:
     )
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
 def success(content: dict[str, Any]) -> str:
+    """A change made, said as the action's result template words it (else its status), or a read's answer."""
     data = content.get("result") or {}
     summary = content.get("summary")
+    said = _sentence(str(content.get("said") or ""))
     if summary:
         status = data.get("status") if isinstance(data, dict) else None
-        text = f"{DONE} {summary}."
-        if status:
+        text = f"{DONE} {_sentence(summary)}"
+        if said:
+            text += f" {said}"
+        elif status:
             text += f" Order {data.get('order_id')} is now {status}."
         return text + " Is there anything else I can help with?"
+    if said:
+        return said
     if isinstance(data, dict) and "order_id" in data and "status" in data:
         return order(data)
     return f"{DONE} that's taken care of."
