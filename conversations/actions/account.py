@@ -106,9 +106,12 @@ async def account_section(*, conversation_id: uuid.UUID, use_case_id: int | None
             return ""
         if found.cached is not None:
             return found.cached
-        section = await asyncio.wait_for(_read_and_render(found), READ_BUDGET_SECONDS)
+        section, records = await asyncio.wait_for(_read_and_render(found), READ_BUDGET_SECONDS)
         if section:
-            await database_sync_to_async(cache.set)(found.cache_key, section, CACHE_SECONDS)
+            await database_sync_to_async(cache.set_many)(
+                {found.cache_key: section, selectors.account_records_key(conversation_id): records},
+                CACHE_SECONDS,
+            )
         return section
     except TimeoutError:
         logger.warning("conversation %s: the account read took too long; left out", conversation_id)
@@ -117,11 +120,12 @@ async def account_section(*, conversation_id: uuid.UUID, use_case_id: int | None
     return ""
 
 
-async def _read_and_render(plan: Plan) -> str:
+async def _read_and_render(plan: Plan) -> tuple[str, list[Any]]:
+    """The section, and the records it was read from (the executor describes ids by them)."""
     done = await execute(plan.account, {"user_id": plan.user_id})
     if done.status != ActionInvocation.Status.SUCCEEDED or not isinstance(done.result, dict):
         logger.warning("account read for %s ended %s: %s", plan.user_id, done.status, done.error)
-        return ""
+        return "", []
     account = done.result
     wanted = {
         field: [str(i) for i in account[field][:MAX_RECORDS]]
@@ -140,9 +144,10 @@ async def _read_and_render(plan: Plan) -> str:
             read = next(results)
             if read.status != ActionInvocation.Status.SUCCEEDED:
                 logger.warning("reading %s %s ended %s: %s", field, record_id, read.status, read.error)
-                return ""
+                return "", []
             records.setdefault(field, []).append((record_id, read.result))
-    return render(account, records, {field: reader.shows for field, reader in plan.readers.items()})
+    shows = {field: reader.shows for field, reader in plan.readers.items()}
+    return render(account, records, shows), [account, *(r for rs in records.values() for _, r in rs)]
 
 
 def render(

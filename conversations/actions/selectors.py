@@ -5,6 +5,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from django.core.cache import cache
+
 from conversations.models import Identity, Message, UseCase
 
 from .models import Action, ActionInvocation, CustomerVerification
@@ -130,15 +132,22 @@ def failed_identity_lookups(conversation_id: uuid.UUID) -> int:
     ).count()
 
 
+def account_records_key(conversation_id: uuid.UUID) -> str:
+    """Where the records read for the conversation's account section are kept (the cache)."""
+    return f"baton:account-records:{conversation_id}"
+
+
 def earlier_results(conversation_id: uuid.UUID) -> list[Any]:
-    """The results of the conversation's successful actions, newest first (what has been read so far)."""
-    return list(
+    """What has been read so far, newest first: the conversation's successful actions' results, then the
+    records read for its account section (an LLM may name an item it saw only there)."""
+    audited = list(
         ActionInvocation.objects.filter(
             conversation_id=conversation_id, status=ActionInvocation.Status.SUCCEEDED, result__isnull=False
         )
         .order_by("-created_at")
         .values_list("result", flat=True)
     )
+    return audited + (cache.get(account_records_key(conversation_id)) or [])
 
 
 def recent_failures(conversation_id: uuid.UUID) -> int:

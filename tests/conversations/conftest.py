@@ -15,3 +15,14 @@ def demo_store(live_daphne, settings):
     seed_demo()
     settings.DEMOSTORE_BASE_URL = f"http://{live_daphne}/demostore/api"
     return live_daphne
+
+
+@pytest.fixture
+def llm_store(demo_store, fake_openai, monkeypatch):
+    """The seeded use cases answered by the OpenAI provider at the loopback fake."""
+    from conversations.models import UseCase
+
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
+    provider = fake_openai.llm_provider(api_key_env="FAKE_OPENAI_KEY")
+    UseCase.objects.exclude(slug="").update(llm_provider=provider)
+    return fake_openai

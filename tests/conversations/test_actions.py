@@ -17,15 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 db = database_sync_to_async
 
 
-@pytest.fixture
-def llm_store(demo_store, fake_openai, monkeypatch):
-    """The seeded cancel-order use case answered by the OpenAI provider at the loopback fake."""
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test")
-    provider = fake_openai.llm_provider(api_key_env="FAKE_OPENAI_KEY")
-    UseCase.objects.exclude(slug="").update(llm_provider=provider)
-    return fake_openai
-
-
 def call(name: str, **arguments) -> Reply:
     return Reply(tool_calls=[{"name": name, "arguments": arguments}])
 
