@@ -356,16 +356,17 @@ async def test_a_new_payment_method_is_said_by_kind_and_last_four_and_the_result
 
 
 async def test_a_value_never_read_is_said_as_it_is(llm_store):
+    # The account section has read the account and its orders, but no record holds this item id.
     write = call(
         "return_delivered_order_items",
         order_id="#W4316152",
-        item_ids=["7292993796"],
+        item_ids=["9999999999"],
         payment_method_id="gift_card_7245904",
     )
     llm_store.script(write, Reply(text="Shall I?"))
     chat = await Chat.open("return-items", email=EMAIL)
     asked = await chat.say("return a kettle of #W4316152 to my gift card")
-    assert "To confirm: return 7292993796 of order #W4316152, refunded to your gift_card_7245904." in asked
+    assert "To confirm: return 9999999999 of order #W4316152, refunded to your gift card" in asked, asked
     await chat.close()
 
 
