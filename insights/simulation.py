@@ -101,7 +101,12 @@ def _open_session(fields: dict) -> dict:
     return response.json()
 
 
-async def _until(chat: WebsocketCommunicator, done, timeout: float = 30) -> list[dict]:
+# How long one simulated customer waits for a frame: generous, as the first AI turn of a busy process
+# loads the embedding model and the engine's turn shares the CPU with the other simulated customers.
+FRAME_WAIT_SECONDS = 90
+
+
+async def _until(chat: WebsocketCommunicator, done, timeout: float = FRAME_WAIT_SECONDS) -> list[dict]:
     frames = []
     while True:
         frame = await chat.receive_json_from(timeout=timeout)
@@ -110,7 +115,9 @@ async def _until(chat: WebsocketCommunicator, done, timeout: float = 30) -> list
             return frames
 
 
-async def _until_all(chat: WebsocketCommunicator, types: set[str], timeout: float = 30) -> None:
+async def _until_all(
+    chat: WebsocketCommunicator, types: set[str], timeout: float = FRAME_WAIT_SECONDS
+) -> None:
     missing = set(types)
     while missing:
         missing.discard((await chat.receive_json_from(timeout=timeout))["type"])
