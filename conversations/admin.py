@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from . import services
 from .actions.admin import ActionInvocationInline, CustomerVerificationInline
-from .models import Conversation, Customer, Identity, LLMProvider, Message, TwilioMessage, UseCase
+from .models import Conversation, Customer, Delivery, Identity, LLMProvider, Message, TwilioMessage, UseCase
 
 
 class IdentityInline(admin.TabularInline):
@@ -158,3 +158,19 @@ class TwilioMessageAdmin(admin.ModelAdmin):
     search_fields = ("sid", "from_number", "to_number", "conversation__id")
     raw_id_fields = ("conversation", "message")
     readonly_fields = ("status_history", "created_at", "updated_at")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """The outbox, read-only: what reached customers, what is being retried, what failed and why."""
+
+    list_display = ("created_at", "channel", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
+    list_filter = ("status", "channel")
+    search_fields = ("message__id", "message__conversation__id", "last_error")
+    raw_id_fields = ("message",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

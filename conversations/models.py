@@ -224,6 +224,39 @@ class Message(models.Model):
         return f"{self.role}: {self.text[:60]}"
 
 
+class Delivery(TimeStamped):
+    """The outbox: one message a customer should see, to be sent on its conversation's channel.
+
+    Written in the same transaction as the message, sent after commit, retried with backoff by
+    `conversations.delivery.retry_due_deliveries` until sent or failed for good.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed for good"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=Conversation.Channel.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(help_text="When the retry sweep tries again if still pending.")
+    # A sender holds the delivery until then, so a retry never sends it twice at the same time.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["message", "channel"], name="delivery_unique_message_channel")
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery of {self.message_id}: {self.status}"
+
+
 class TwilioMessage(TimeStamped):
     """One SMS through Twilio, in or out, with its delivery status (status callbacks update it)."""
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from infra import event_types, metrics
 from infra.events import send_event_on_commit
-from infra.groups import conversation_group, conversation_staff_group, supervisors_group
+from infra.groups import conversation_staff_group, supervisors_group
 
-from . import rollout, selectors, signals
+from . import delivery, rollout, selectors, signals
 from .identity import normalize_address
 from .models import ROLLOUT_CHANNELS, Conversation, Customer, Identity, Message, UseCase
 
@@ -209,7 +209,8 @@ def record_reply(
     completion_tokens: int | None = None,
     interrupted: bool = False,
 ) -> Message:
-    """Store a reply (AI, agent or system) exactly as the customer received it, and publish it."""
+    """Store a reply (AI, agent or system) as the customer receives it, publish it to staff, and queue its
+    delivery to the customer on the conversation's channel (the outbox: sent after commit)."""
     now = timezone.now()
     with transaction.atomic():
         message = Message.objects.create(
@@ -230,21 +231,18 @@ def record_reply(
         Conversation.objects.filter(id=conversation_id).update(last_message_at=now, updated_at=now)
         channel = Conversation.objects.filter(id=conversation_id).values_list("channel", flat=True).first()
         _publish_message(message, channel=channel or "")
+        delivery.add_delivery(message=message, channel=channel or "")
     return message
 
 
 def _publish_message(message: Message, *, channel: str) -> None:
     role = message.role
     transaction.on_commit(lambda: metrics.MESSAGES.labels(channel=channel, role=role).inc())
-    payload = selectors.message_payload(message)
+    # Staff only: the customer hears of a message through its delivery (`delivery.add_delivery`).
     send_event_on_commit(
-        [
-            conversation_group(message.conversation_id),
-            conversation_staff_group(message.conversation_id),
-            supervisors_group(),
-        ],
+        [conversation_staff_group(message.conversation_id), supervisors_group()],
         event_types.MESSAGE_CREATED,
-        payload,
+        selectors.message_payload(message),
     )
 
 

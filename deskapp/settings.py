@@ -125,7 +125,13 @@ BATON_IDLE_CLOSE_MINUTES = float(os.environ.get("BATON_IDLE_CLOSE_MINUTES", "30"
 BATON_ALERT_INTERVAL_SECONDS = float(os.environ.get("BATON_ALERT_INTERVAL_SECONDS", "60"))
 BATON_IDLE_CHECK_SECONDS = float(os.environ.get("BATON_IDLE_CHECK_SECONDS", "300"))
 BATON_WAITING_CHECK_SECONDS = float(os.environ.get("BATON_WAITING_CHECK_SECONDS", "60"))
+# How often the outbox sends again the messages whose first send did not finish (conversations/delivery.py).
+BATON_DELIVERY_RETRY_SECONDS = float(os.environ.get("BATON_DELIVERY_RETRY_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE = {
+    "conversations-retry-due-deliveries": {
+        "task": "conversations.retry_due_deliveries",
+        "schedule": BATON_DELIVERY_RETRY_SECONDS,
+    },
     "handoff-check-waiting-conversations": {
         "task": "handoff.check_waiting_conversations",
         "schedule": BATON_WAITING_CHECK_SECONDS,

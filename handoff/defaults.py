@@ -270,6 +270,12 @@ RULES = [
         "condition": {"signal": {"label": "policy_breach"}},
     },
     {
+        "name": "A message could not be delivered",
+        "priority": 45,
+        "effect": EscalationRule.Effect.FLAG,
+        "condition": {"signal": {"label": "delivery_failed"}},
+    },
+    {
         "name": "Long conversation",
         "priority": 60,
         "effect": EscalationRule.Effect.FLAG,

@@ -9,10 +9,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Delivery, Message
 from infra.permissions import AGENTS, SUPERVISORS, is_agent, is_supervisor
 
 from .models import EscalationRule, Handoff, Operator, Queue, Signal
@@ -213,11 +213,24 @@ def conversation_for_agent(agent, conversation_id: uuid.UUID) -> tuple[Conversat
 
 
 def transcript(conversation_id: uuid.UUID) -> list[Message]:
-    return list(
+    """The conversation's messages, each with `failed_delivery`: why it never reached the customer, or None."""
+    messages = list(
         Message.objects.filter(conversation_id=conversation_id)
         .select_related("sender")
+        .prefetch_related(
+            Prefetch(
+                "deliveries",
+                queryset=Delivery.objects.filter(status=Delivery.Status.FAILED),
+                to_attr="failed_deliveries",
+            )
+        )
         .order_by("created_at")
     )
+    for message in messages:
+        message.failed_delivery = (
+            message.failed_deliveries[0].last_error if message.failed_deliveries else None
+        )
+    return messages
 
 
 RISK_BY_SEVERITY = {"critical": 2, "warning": 1, "info": 0}

@@ -11,3 +11,10 @@ _DEFAULT = "I'm bringing in a member of our team. They'll see everything we've t
 
 def person_coming(channel: str) -> str:
     return _PERSON_COMING.get(channel, _DEFAULT)
+
+
+def agent_joined(name: str) -> str:
+    return f"{name} from our team has joined and will reply here."
+
+
+BACK_WITH_AI = "You're back with our automated assistant. Ask for a person at any time."

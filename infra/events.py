@@ -2,26 +2,35 @@
 
 import asyncio
 import collections
+import contextvars
 import logging
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
-async def _send_all(groups: list[str], message: dict[str, Any]) -> None:
-    # Concurrent sends: each group costs a few Redis round trips.
+# Told whether every group took the event (True) or not; sync code that may use the database.
+OnResult = Callable[[bool], None]
+
+
+async def _send_all(groups: list[str], message: dict[str, Any]) -> bool:
+    """Send to every group at once (each costs a few Redis round trips); True when all took it."""
     layer = get_channel_layer()
     results = await asyncio.gather(*(layer.group_send(g, message) for g in groups), return_exceptions=True)
+    sent = True
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, BaseException):
             logger.error("could not publish %s to %s: %r", message["type"], group, result)
+            sent = False
+    return sent
 
 
 class _LoopPublisher:
@@ -33,25 +42,31 @@ class _LoopPublisher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pending: collections.deque[tuple[list[str], dict[str, Any]]] = collections.deque()
+        self.pending: collections.deque[tuple[list[str], dict[str, Any], OnResult | None]] = (
+            collections.deque()
+        )
         self.sending = False
 
-    def hand_over(self, groups: list[str], message: dict[str, Any]) -> None:
-        self.loop.call_soon_threadsafe(self._enqueue, groups, message)
+    def hand_over(self, groups: list[str], message: dict[str, Any], on_result: OnResult | None) -> None:
+        self.loop.call_soon_threadsafe(self._enqueue, groups, message, on_result)
 
-    def _enqueue(self, groups: list[str], message: dict[str, Any]) -> None:
+    def _enqueue(self, groups: list[str], message: dict[str, Any], on_result: OnResult | None) -> None:
         # Runs on the loop, like `_drain`: no lock needed.
-        self.pending.append((groups, message))
+        self.pending.append((groups, message, on_result))
         if not self.sending:
             self.sending = True
-            self.loop.create_task(self._drain())
+            # A fresh context: this runs in the sync thread's copied context, and asgiref refuses a
+            # `database_sync_to_async` (the `on_result` callbacks) from a context marked as inside one.
+            self.loop.create_task(self._drain(), context=contextvars.Context())
 
     async def _drain(self) -> None:
         try:
             while self.pending:
-                groups, message = self.pending.popleft()
+                groups, message, on_result = self.pending.popleft()
                 try:
-                    await _send_all(groups, message)
+                    sent = await _send_all(groups, message)
+                    if on_result:
+                        await database_sync_to_async(on_result)(sent)
                 except Exception:  # a lost live update must never stop the ones after it
                     logger.exception("could not publish %s to %s", message["type"], groups)
         finally:
@@ -71,7 +86,14 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
 
 
-def _send(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:
+def _send(
+    groups: Iterable[str], event_type: str, payload: dict[str, Any], on_result: OnResult | None = None
+) -> None:
+    """Publish `payload` as `event_type` to `groups` now (outside a transaction, or after its commit).
+
+    `on_result` is told whether every group took the event, so a caller that must know (the outbox)
+    can try again later.
+    """
     groups = list(groups)
     message = {"type": event_type, **payload}
     loop = _server_loop()
@@ -79,12 +101,22 @@ def _send(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> No
         publisher = _publishers.get(loop)
         if publisher is None:
             publisher = _publishers.setdefault(loop, _LoopPublisher(loop))
-        publisher.hand_over(groups, message)
+        publisher.hand_over(groups, message, on_result)
         return
     try:  # no server loop (a Celery worker, a management command): send and wait
-        async_to_sync(_send_all)(groups, message)
+        sent = async_to_sync(_send_all)(groups, message)
     except Exception:  # a lost live update must never undo a stored write
         logger.exception("could not publish %s to %s", event_type, groups)
+        sent = False
+    if on_result:
+        on_result(sent)
+
+
+def send_event(
+    groups: Iterable[str], event_type: str, payload: dict[str, Any], *, on_result: OnResult | None = None
+) -> None:
+    """Publish now, from sync code outside a transaction (or after its commit); see `_send`."""
+    _send(groups, event_type, payload, on_result)
 
 
 def send_event_on_commit(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:

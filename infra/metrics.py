@@ -50,3 +50,8 @@ TWILIO_REJECTED = Counter(
 VOICE_RELAY_ERRORS = Counter("baton_voice_relay_errors_total", "`error` messages from ConversationRelay")
 VOICE_INTERRUPTS = Counter("baton_voice_interrupts_total", "Voice replies the caller cut short")
 SMS_SENT = Counter("baton_sms_sent_total", "SMS parts handed to Twilio", ["outcome"])
+DELIVERIES = Counter(
+    "baton_deliveries_total",
+    "Customer-visible messages handed to their channel: sent, retry (a transient failure) or failed",
+    ["channel", "outcome"],
+)

@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from conversations import delivery
 from handoff import services as handoff_services
 
 from . import services
@@ -39,6 +40,7 @@ def start_periodic_thread(stop: threading.Event | None = None) -> tuple[threadin
         [settings.BATON_ALERT_INTERVAL_SECONDS, now, services.evaluate_alert_rules],
         [settings.BATON_IDLE_CHECK_SECONDS, now, services.close_idle_conversations],
         [settings.BATON_WAITING_CHECK_SECONDS, now, handoff_services.check_waiting_conversations],
+        [settings.BATON_DELIVERY_RETRY_SECONDS, now, delivery.retry_due_deliveries],
     ]
 
     def loop() -> None:

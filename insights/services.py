@@ -127,6 +127,9 @@ def deliver_webhook(*, event_id: int, url: str, payload: dict) -> str:
     return status
 
 
+IDLE_CLOSED_NOTICE = "We've closed this conversation after a while without a message. Write again any time."
+
+
 def close_idle_conversations(*, idle: timedelta | None = None, now: datetime | None = None) -> int:
     """Close the AI-held conversations with no message for `idle` (setting BATON_IDLE_CLOSE_MINUTES).
 
@@ -148,9 +151,14 @@ def close_idle_conversations(*, idle: timedelta | None = None, now: datetime | N
     )
     closed = 0
     for conversation in Conversation.objects.filter(id__in=idle_ids):
-        conversation_services.close_conversation(
-            conversation=conversation, outcome=selectors.idle_outcome(conversation.id)
-        )
+        with transaction.atomic():
+            # The customer hears why the conversation ended (the outbox texts it on SMS).
+            conversation_services.record_reply(
+                conversation_id=conversation.id, role=Message.Role.SYSTEM, text=IDLE_CLOSED_NOTICE
+            )
+            conversation_services.close_conversation(
+                conversation=conversation, outcome=selectors.idle_outcome(conversation.id)
+            )
         closed += 1
     if closed:
         logger.info("closed %s idle conversations as abandoned", closed)

@@ -6,8 +6,11 @@ class OrchestrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from conversations.signals import reply_needs_delivery
+        from conversations.delivery import register_transport
+        from conversations.models import Conversation
 
-        from .channels.sms import text_reply_if_sms
+        from .channels.sms import deliver_by_sms
+        from .channels.webchat import deliver_by_web_chat
 
-        reply_needs_delivery.connect(text_reply_if_sms, dispatch_uid="orchestration-sms-delivery")
+        register_transport(Conversation.Channel.WEBCHAT, deliver_by_web_chat)
+        register_transport(Conversation.Channel.SMS, deliver_by_sms)

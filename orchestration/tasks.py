@@ -8,6 +8,8 @@ import uuid
 
 from celery import shared_task
 
+from conversations import delivery
+
 from . import copilot
 from .channels import sms
 
@@ -17,16 +19,15 @@ def answer_sms(conversation_id: str) -> None:
     sms.answer_sms(conversation_id=uuid.UUID(conversation_id))
 
 
-@shared_task(
-    name="conversations.tasks.send_sms_reply",
-    ignore_result=True,
-    autoretry_for=(sms.TransientSmsError,),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=6,
-)
+@shared_task(name="conversations.tasks.send_sms_reply", ignore_result=True)
 def send_sms_reply(message_id: str) -> None:
+    # No Celery retries: a send that fails for now stays pending in the outbox, which retries it.
     sms.send_reply_by_sms(message_id=uuid.UUID(message_id))
+
+
+@shared_task(name="conversations.retry_due_deliveries", ignore_result=True)
+def retry_due_deliveries() -> None:
+    delivery.retry_due_deliveries()
 
 
 @shared_task(name="handoff.draft_ai_reply", acks_late=True)

@@ -18,7 +18,7 @@ from .handoffs import (
     start_handoff,
     take_over,
 )
-from .monitoring import Observed, observe_ai_message, observe_customer_message
+from .monitoring import Observed, observe_ai_message, observe_customer_message, record_failed_delivery
 from .packets import build_packet, write_llm_summary
 from .replies import add_agent_note, record_agent_reply, send_agent_reply
 from .rules import check_waiting_conversations, evaluate_rules
@@ -42,6 +42,7 @@ __all__ = [
     "reassign_handoff",
     "record_agent_reply",
     "record_draft_use",
+    "record_failed_delivery",
     "resolve_handoff",
     "screen_inbound_text",
     "send_agent_reply",

@@ -15,7 +15,7 @@ from infra.permissions import is_agent, is_supervisor
 
 from .. import selectors
 from ..models import EscalationRule, Handoff, Queue, QueueMembership
-from ..wording import person_coming
+from ..wording import BACK_WITH_AI, agent_joined, person_coming
 from . import notify, packets
 
 logger = logging.getLogger(__name__)
@@ -123,6 +123,11 @@ def _held_by_agent(handoff: Handoff) -> None:
         conversation=conversation, status=Conversation.Status.WITH_AGENT, handler=Conversation.Handler.HUMAN
     )
     notify.handoff_changed(handoff, "accepted")
+    conversation_services.record_reply(
+        conversation_id=conversation.id,
+        role=Message.Role.SYSTEM,
+        text=agent_joined(notify.display_name(handoff.agent)),
+    )
 
 
 def _close_for(*, handoff_id: int, agent: AbstractUser, verb: str, disposition: str = "") -> Handoff:
@@ -164,7 +169,7 @@ def hand_back_to_ai(*, handoff_id: int, agent) -> Handoff:
         conversation_services.record_reply(
             conversation_id=conversation.id,
             role=Message.Role.SYSTEM,
-            text="You're back with our automated assistant. Ask for a person at any time.",
+            text=BACK_WITH_AI,
         )
         notify.handoff_changed(handoff, "closed")
     return handoff

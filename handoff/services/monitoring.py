@@ -1,5 +1,6 @@
 """After a customer or AI message is stored: run the operators, store and publish their signals, apply the rules."""
 
+import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -118,3 +119,35 @@ def observe_ai_message(*, message: Message) -> Observed:
         signals = _store_signals(message, findings)
     decisions, handoff = evaluate_rules(conversation_id=conversation.id, message=message, new_signals=signals)
     return Observed(signals=signals, decisions=decisions, handoff=handoff)
+
+
+DELIVERY_OPERATOR = "delivery"
+
+
+def record_failed_delivery(*, message_id: uuid.UUID, channel: str, error: str) -> Signal | None:
+    """A message never reached its customer: a critical signal on it, the desk marks it, the rules apply.
+
+    Receiver of `conversations.signals.delivery_failed` (after the outbox gave up or Twilio reported
+    it undelivered). Idempotent per message: a second report of the same failure adds nothing.
+    """
+    message = Message.objects.select_related("sender").filter(id=message_id).first()
+    if message is None:
+        return None
+    with transaction.atomic():
+        if Signal.objects.filter(message=message, operator_slug=DELIVERY_OPERATOR).exists():
+            return None
+        signal = Signal.objects.create(
+            conversation_id=message.conversation_id,
+            message=message,
+            operator_slug=DELIVERY_OPERATOR,
+            label="delivery_failed",
+            severity=Operator.Severity.CRITICAL,
+            span={"excerpt": message.text[:200], "channel": channel, "error": error[:500]},
+        )
+        transaction.on_commit(
+            lambda: metrics.SIGNALS.labels(operator=DELIVERY_OPERATOR, label="delivery_failed").inc()
+        )
+        notify.signal_raised(signal)
+        notify.delivery_failed(message, error=error)
+    evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
+    return signal

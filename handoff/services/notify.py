@@ -8,6 +8,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 
+from conversations import selectors as conversation_selectors
 from conversations.models import Message
 from infra import event_types
 from infra.events import send_event_on_commit
@@ -117,4 +118,13 @@ def draft_changed(draft: CopilotDraft) -> None:
             "suggested_actions": draft.suggested_actions,
             "status": draft.status,
         },
+    )
+
+
+def delivery_failed(message: Message, *, error: str) -> None:
+    """Staff see on the message itself that it never reached the customer (the desk and the board)."""
+    send_event_on_commit(
+        [conversation_staff_group(message.conversation_id), supervisors_group()],
+        event_types.MESSAGE_CREATED,
+        {**conversation_selectors.message_payload(message), "failed_delivery": error},
     )

@@ -6,7 +6,6 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
 from conversations import services as conversation_services
-from conversations.delivery import deliver_reply
 from conversations.models import Conversation, Message
 from memory import services as memory_services
 
@@ -16,19 +15,16 @@ from .handoffs import HandoffError
 
 
 def record_agent_reply(*, handoff_id: int, agent: AbstractUser, text: str) -> Message:
-    """Store the accepting agent's reply and deliver it on the customer's channel (web chat, SMS)."""
+    """Store the accepting agent's reply; the outbox delivers it on the customer's channel (web chat, SMS)."""
     text = (text or "").strip()
     if not text:
         raise ValueError("a reply needs text")
     handoff = Handoff.objects.filter(pk=handoff_id).first()
     if handoff is None or handoff.status != Handoff.Status.ACCEPTED or handoff.agent_id != agent.pk:
         raise HandoffError("only the agent who accepted this handoff may reply")
-    with transaction.atomic():
-        message = conversation_services.record_reply(
-            conversation_id=handoff.conversation_id, role=Message.Role.AGENT, text=text, sender=agent
-        )
-        deliver_reply(message=message)
-    return message
+    return conversation_services.record_reply(
+        conversation_id=handoff.conversation_id, role=Message.Role.AGENT, text=text, sender=agent
+    )
 
 
 def send_agent_reply(*, handoff_id: int, agent, text: str, draft_id: int | None = None) -> Message:

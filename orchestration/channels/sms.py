@@ -15,8 +15,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from conversations import delivery
 from conversations.identity import normalize_phone
-from conversations.models import Conversation, Identity, Message, TwilioMessage
+from conversations.models import Conversation, Delivery, Identity, Message, TwilioMessage
 from conversations.services import Inbound
 from infra import metrics
 
@@ -30,12 +31,8 @@ logger = logging.getLogger(__name__)
 STATUS_CALLBACK_PATH = "/twilio/sms/status"
 TURN_LOCK_SECONDS = 120
 
-# GSM 03.38: what fits 160 characters to a single SMS; anything else makes the whole message UCS-2 (70).
-_GSM_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
-    "abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = set("^{}\\[~]|€\f")  # two units each (escape + character)
+# Twilio joins the segments of one message body up to 1,600 characters (UTF-16 code units, to be safe).
+MAX_BODY = 1600
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # Later statuses never go back to earlier ones: callbacks can arrive out of order.
@@ -50,10 +47,7 @@ _STATUS_RANK = {
     "failed": 5,
     "read": 6,
 }
-
-
-class TransientSmsError(Exception):
-    """Twilio could not be reached or answered 5xx/429: worth retrying later."""
+FAILED_STATUSES = ("undelivered", "failed")
 
 
 @dataclass(frozen=True)
@@ -63,62 +57,37 @@ class SmsReceived:
     created: bool
 
 
-def _is_gsm(text: str) -> bool:
-    return all(c in _GSM_BASIC or c in _GSM_EXTENDED for c in text)
-
-
-def sms_units(text: str) -> int:
-    """How many encoding units `text` takes: GSM-7 septets, or UTF-16 code units when it needs UCS-2."""
-    if _is_gsm(text):
-        return sum(2 if c in _GSM_EXTENDED else 1 for c in text)
+def _length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def split_sms(text: str) -> list[str]:
-    """Split a reply into parts that each fit one SMS (160 GSM-7 or 70 UCS-2), at sentences, then words."""
+def sms_bodies(text: str) -> list[str]:
+    """The SMS bodies for a reply: one up to 1,600 characters, else parts cut at sentence ends, numbered "(1/2)".
+
+    A sentence longer than a part is cut at a word, and a word longer than that (a URL) where it must.
+    """
     text = text.strip()
-    capacity = 160 if _is_gsm(text) else 70
-    if sms_units(text) <= capacity:
+    if _length(text) <= MAX_BODY:
         return [text] if text else []
-    parts: list[str] = []
-    current = ""
-
-    def fits(candidate: str) -> bool:
-        return sms_units(candidate) <= capacity
-
-    def add(piece: str, sep: str) -> None:
-        nonlocal current
-        candidate = f"{current}{sep}{piece}" if current else piece
-        if fits(candidate):
-            current = candidate
-            return
-        if current:
-            parts.append(current)
-            current = ""
-        if fits(piece):
-            current = piece
-            return
-        for word in piece.split():
-            candidate = f"{current} {word}" if current else word
-            if fits(candidate):
-                current = candidate
-                continue
-            if current:
-                parts.append(current)
-                current = ""
-            while not fits(word):  # a single "word" longer than an SMS (a URL): cut it
-                cut = capacity
-                while not fits(word[:cut]):
-                    cut -= 1
-                parts.append(word[:cut])
-                word = word[cut:]
-            current = word
-
+    room = MAX_BODY - len(" (99/99)")
+    pieces: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        add(sentence, " ")
-    if current:
-        parts.append(current)
-    return parts
+        while _length(sentence) > room:
+            cut = room
+            while _length(sentence[:cut]) > room:
+                cut -= 1
+            space = sentence.rfind(" ", 0, cut)
+            cut = space if space > room // 2 else cut
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        pieces.append(sentence)
+    parts: list[str] = []
+    for piece in pieces:
+        if parts and _length(f"{parts[-1]} {piece}") <= room:
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return [f"{part} ({i}/{len(parts)})" for i, part in enumerate(parts, 1)]
 
 
 def receive_sms(
@@ -168,31 +137,12 @@ def receive_sms(
     return SmsReceived(message=accepted.message, conversation=accepted.conversation, created=accepted.created)
 
 
-async def _turn_replies(conversation_id: uuid.UUID) -> list[uuid.UUID]:
-    started = timezone.now()
-    replies: list[uuid.UUID] = []
-    handed_off = False
-    async for event in runtime.ai_turn_events(conversation_id):
-        if isinstance(event, runtime.TurnMessage):
-            replies.append(event.message.id)
-        elif isinstance(event, runtime.TurnHandoff):
-            handed_off = True
-    if handed_off:
-        # The handoff stores its own "a person is coming" message; the customer must get it too.
-        from channels.db import database_sync_to_async
-
-        notices = await database_sync_to_async(
-            lambda: list(
-                Message.objects.filter(
-                    conversation_id=conversation_id, role=Message.Role.SYSTEM, created_at__gte=started
-                )
-                .exclude(id__in=replies)
-                .order_by("created_at")
-                .values_list("id", flat=True)
-            )
-        )()
-        replies.extend(notices)
-    return replies
+async def _turn_messages(conversation_id: uuid.UUID) -> list[uuid.UUID]:
+    return [
+        event.message.id
+        async for event in runtime.ai_turn_events(conversation_id)
+        if isinstance(event, runtime.TurnMessage)
+    ]
 
 
 @contextmanager
@@ -212,33 +162,41 @@ def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
 
 
 def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
-    """Run the AI turn for the conversation's latest SMS and text every reply it produced back to the customer.
+    """Run the AI turn for the conversation's latest SMS; returns the messages it stored.
 
-    Idempotent: when the latest message already has an answer (an earlier turn covered it, or the
-    task is redelivered) nothing runs and nothing is sent.
+    Every message the turn stores (replies, the holding reply, a handoff's notice) is texted by the
+    outbox. Idempotent: when the latest message already has an answer (an earlier turn covered it,
+    or the task is redelivered) nothing runs.
     """
     with _one_turn_at_a_time(conversation_id):
         if not selectors.awaits_answer(conversation_id=conversation_id):
             return []
-        replies = async_to_sync(_turn_replies)(conversation_id)
+        return async_to_sync(_turn_messages)(conversation_id)
+
+
+def deliver_by_sms(pending: Delivery) -> None:
+    """The outbox's SMS transport: text the message from a Celery task (Twilio's API is a network call)."""
     from ..tasks import send_sms_reply  # the tasks module imports this one
 
-    for message_id in replies:
-        send_sms_reply.delay(str(message_id))
-    return replies
+    send_sms_reply.delay(str(pending.message_id))
 
 
 def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
-    """Text a stored reply to the customer through Twilio's REST API, split into SMS-sized parts.
+    """Text a stored reply through Twilio's REST API: one message up to 1,600 characters, else numbered parts.
 
     Store first, then send: each part is a row before it reaches Twilio, and a part that already has
-    a MessageSid is never sent again, so retries after a crash or a 5xx do not duplicate it.
-    Raises TransientSmsError when Twilio is unreachable or overloaded (the task retries).
+    a MessageSid is never sent again. The delivery is claimed while sending, so a retry running at
+    the same time sends nothing. A transient failure (Twilio unreachable, 5xx, 429) leaves the
+    delivery pending for the outbox's retry; a refusal fails it for good, loudly.
     """
-    message = Message.objects.select_related("conversation").get(id=message_id)
+    pending = Delivery.objects.filter(message_id=message_id, channel=Conversation.Channel.SMS).first()
+    if pending is None:
+        raise ValueError(f"message {message_id} has no SMS delivery")
+    claimed = delivery.claim(delivery_id=pending.pk)
+    if claimed is None:
+        return []  # sent, failed for good, or being sent by another task right now
+    message = claimed.message
     conversation = message.conversation
-    if conversation.channel != Conversation.Channel.SMS:
-        raise ValueError(f"conversation {conversation.id} is on {conversation.channel}, not SMS")
     to_number, from_number = selectors.sms_addresses(conversation=conversation)
     with transaction.atomic():
         rows = [
@@ -253,11 +211,11 @@ def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
                     "body": body,
                 },
             )[0]
-            for index, body in enumerate(split_sms(message.text))
+            for index, body in enumerate(sms_bodies(message.text))
         ]
     client = twilio_client()
     for row in rows:
-        if row.sid or row.status == TwilioMessage.Status.FAILED:
+        if row.sid:
             continue
         try:
             sent = client.messages.create(
@@ -269,21 +227,29 @@ def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
         except TwilioRestException as exc:
             if exc.status >= 500 or exc.status == 429:
                 metrics.SMS_SENT.labels(outcome="retry").inc()
-                raise TransientSmsError(f"Twilio answered {exc.status}: {exc.msg}") from exc
+                delivery.note_transient_error(
+                    delivery_id=claimed.pk, error=f"Twilio answered {exc.status}: {exc.msg}"
+                )
+                return rows
             row.status = TwilioMessage.Status.FAILED
             row.error_code = str(exc.code or exc.status)
             row.error_message = str(exc.msg)[:1000]
             row.save(update_fields=["status", "error_code", "error_message", "updated_at"])
             metrics.SMS_SENT.labels(outcome="failed").inc()
-            logger.warning("SMS part %s of message %s refused by Twilio: %s", row.part, message_id, exc.msg)
-            break  # later parts make no sense without this one
+            # Later parts make no sense without this one.
+            delivery.mark_failed(
+                delivery_id=claimed.pk, error=f"Twilio refused the SMS ({row.error_code}): {exc.msg}"
+            )
+            return rows
         except (TwilioException, requests.RequestException) as exc:
             metrics.SMS_SENT.labels(outcome="retry").inc()
-            raise TransientSmsError(f"Twilio unreachable: {exc}") from exc
+            delivery.note_transient_error(delivery_id=claimed.pk, error=f"Twilio unreachable: {exc}")
+            return rows
         row.sid = sent.sid
         row.status = sent.status or TwilioMessage.Status.QUEUED
         row.save(update_fields=["sid", "status", "updated_at"])
         metrics.SMS_SENT.labels(outcome="sent").inc()
+    delivery.mark_sent(delivery_id=claimed.pk)
     return rows
 
 
@@ -305,13 +271,12 @@ def record_sms_status(
             row.error_code = error_code
             row.error_message = error_message[:1000] or row.error_message
         row.save(update_fields=["status", "status_history", "error_code", "error_message", "updated_at"])
+        if row.direction == TwilioMessage.Direction.OUTBOUND and row.status in FAILED_STATUSES:
+            failed = Delivery.objects.filter(message_id=row.message_id, channel=Conversation.Channel.SMS)
+            for pending in failed.exclude(status=Delivery.Status.FAILED):
+                explained = f": {row.error_message}" if row.error_message else ""
+                delivery.mark_failed(
+                    delivery_id=pending.pk,
+                    error=f"Twilio reported the SMS {row.status} (error {row.error_code or '?'}){explained}",
+                )
     return row
-
-
-def text_reply_if_sms(sender, *, message: Message, **kwargs) -> None:
-    """Receiver of `reply_needs_delivery`: text a reply on an SMS conversation in the background."""
-    if message.conversation.channel != Conversation.Channel.SMS:
-        return
-    from ..tasks import send_sms_reply  # the tasks module imports this one
-
-    send_sms_reply.delay(str(message.id))

@@ -54,7 +54,6 @@
         setStatus("");
       } else if (m.type === "handoff") {
         setStatus(m.status === "accepted" ? `${m.agent || "An agent"} joined the conversation` : "Waiting for a member of our team…");
-        if (m.status === "accepted") bubble(null, "system", `${m.agent || "An agent"} joined the conversation`);
       } else if (m.type === "error") {
         setStatus(m.detail, true);
       } else if (m.type === "ack") {

@@ -47,12 +47,20 @@ window.Baton = (function () {
   document.addEventListener("DOMContentLoaded", () => { localizeTimes(); tick(); });
 
   const ROLE_NAMES = { customer: "Customer", ai: "AI", agent: "Agent", system: "System" };
+  function undelivered(error) {
+    const note = document.createElement("div");
+    note.className = "undelivered";
+    note.setAttribute("role", "alert");
+    note.textContent = "Not delivered to the customer: " + error;
+    return note;
+  }
   function appendMessage(transcript, m) {
     if (!transcript) return;
     const known = transcript.querySelector(`[data-message="${m.message_id}"]`);
     if (known) {
-      // Re-published (a voice reply cut short): show what the caller actually heard.
+      // Re-published (a voice reply cut short, or a delivery that failed): show what is true now.
       known.querySelector(".text").textContent = m.text;
+      if (m.failed_delivery && !known.querySelector(".undelivered")) known.append(undelivered(m.failed_delivery));
       return;
     }
     const streaming = transcript.querySelector(`[data-streaming="${m.message_id}"]`);
@@ -69,6 +77,7 @@ window.Baton = (function () {
     text.className = "text";
     text.textContent = m.text;
     el.append(who, time, text);
+    if (m.failed_delivery) el.append(undelivered(m.failed_delivery));
     transcript.append(el);
     localizeTimes(el);
     transcript.scrollTop = transcript.scrollHeight;

@@ -11,6 +11,7 @@ from conversations.models import Conversation, Message
 from handoff import selectors, services
 from handoff.defaults import seed_handoff_defaults
 from handoff.models import Queue
+from handoff.wording import agent_joined
 from infra import event_types
 from infra.groups import conversation_group, conversation_staff_group, queue_group, supervisors_group
 from infra.permissions import AGENTS, SUPERVISORS
@@ -109,6 +110,12 @@ async def test_customer_is_told_which_agent_accepted_then_sees_the_reply(offline
         "status": "accepted",
         "agent": "Alex Agent",
     }
+    joined = await chat.receive_json_from(timeout=5)
+    assert (joined["type"], joined["role"], joined["text"]) == (
+        "message",
+        "system",
+        agent_joined("Alex Agent"),
+    )
     await database_sync_to_async(services.record_agent_reply)(
         handoff_id=handoff.pk, agent=alex, text="Hi, I'm here."
     )

@@ -1,13 +1,18 @@
 """SMS through Twilio: signed webhooks, idempotency per MessageSid, replies through the REST API, status callbacks."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
-from conversations.delivery import deliver_reply
-from conversations.models import Conversation, Customer, Identity, Message, TwilioMessage
+from conversations import delivery
+from conversations.models import Conversation, Customer, Delivery, Identity, Message, TwilioMessage
 from conversations.services import record_reply
-from handoff.models import Handoff
-from handoff.services import accept_handoff, record_agent_reply
+from handoff.defaults import seed_handoff_defaults
+from handoff.models import Handoff, Signal
+from handoff.services import accept_handoff, hand_back_to_ai, record_agent_reply
+from handoff.wording import BACK_WITH_AI, agent_joined, person_coming
 from orchestration.channels import sms
 from tests.builders import start_chat
 from tests.fakes.openai_server import Reply
@@ -89,28 +94,38 @@ def test_text_and_web_chat_with_the_same_phone_are_one_customer(offline_use_case
     assert str(sms_conversation.customer_id) == session["customer_id"]
 
 
-def test_long_reply_is_split_into_sms_sized_parts_in_order(openai_use_case, fake_openai, fake_twilio):
+def test_a_reply_up_to_1600_characters_goes_as_one_sms(openai_use_case, fake_openai, fake_twilio):
     long_text = " ".join(
-        f"Sentence number {i} explains one more detail about your order and its delivery." for i in range(6)
+        f"Sentence number {i} explains one more detail about your order, first name, last name and zip code."
+        for i in range(12)
     )
+    assert 160 < len(long_text) <= 1600
     fake_openai.script(Reply(text=long_text))
     twilio_post("/twilio/sms/incoming", sms_params("SM" + "7" * 32, "tell me everything"))
+    assert [s["Body"] for s in fake_twilio.sent] == [long_text], "Twilio joins the segments itself"
+
+
+def test_a_longer_reply_is_split_at_sentence_ends_and_numbered(openai_use_case, fake_openai, fake_twilio):
+    sentences = [
+        f"Sentence number {i} explains one more detail about your order and its delivery." for i in range(30)
+    ]
+    fake_openai.script(Reply(text=" ".join(sentences)))
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "7a" * 16, "tell me everything"))
     bodies = [s["Body"] for s in fake_twilio.sent]
-    assert len(bodies) > 1
-    assert all(len(b) <= 160 for b in bodies)
-    assert " ".join(bodies) == long_text
+    assert len(bodies) == 2 and all(len(b) <= 1600 for b in bodies)
+    assert bodies[0].endswith(". (1/2)") and bodies[1].endswith(". (2/2)")
+    assert " ".join(b.rsplit(" (", 1)[0] for b in bodies) == " ".join(sentences)
     assert list(
         TwilioMessage.objects.filter(direction="outbound").order_by("part").values_list("part", flat=True)
-    ) == list(range(len(bodies)))
+    ) == [0, 1]
 
 
-def test_split_sms_counts_unicode_replies_as_70_character_segments():
-    text = "Ваш заказ отправлен. " * 8
-    parts = sms.split_sms(text)
-    assert len(parts) > 1 and all(sms.sms_units(p) <= 70 for p in parts)
-    assert " ".join(parts) == text.strip()
-    assert sms.split_sms("short") == ["short"]
-    assert sms.sms_units("price: 5€") == 10, "the euro sign is an escaped GSM-7 character"
+def test_sms_bodies_cut_a_sentence_longer_than_a_part_at_a_word():
+    bodies = sms.sms_bodies("word " * 700)
+    assert len(bodies) == 3 and all(len(b) <= 1600 for b in bodies)
+    assert [b.rsplit(" ", 1)[1] for b in bodies] == ["(1/3)", "(2/3)", "(3/3)"]
+    assert all(b.rsplit(" ", 1)[0].split() == ["word"] * len(b.rsplit(" ", 1)[0].split()) for b in bodies)
+    assert sms.sms_bodies("short") == ["short"] and sms.sms_bodies("  ") == []
 
 
 def test_handoff_by_sms_texts_the_person_coming_notice(offline_use_case, fake_twilio):
@@ -120,6 +135,33 @@ def test_handoff_by_sms_texts_the_person_coming_notice(offline_use_case, fake_tw
     assert any("team will reply here" in s["Body"] for s in fake_twilio.sent)
     twilio_post("/twilio/sms/incoming", sms_params("SM" + "9" * 32, "hello?"))
     assert len(fake_twilio.sent) == 1, "the AI stays quiet once a person is coming"
+
+
+def test_a_handoff_by_an_escalation_rule_texts_the_person_coming_notice(offline_use_case, fake_twilio):
+    # Before the outbox only handoffs inside an AI turn reached SMS: a rule's handoff was silent.
+    seed_handoff_defaults()
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "8b" * 16, "I want to talk to a real person"))
+    handoff = Handoff.objects.get()
+    assert handoff.rule is not None and handoff.rule.name == "Customer asks for a person"
+    assert [s["Body"] for s in fake_twilio.sent] == [person_coming("sms")]
+
+
+def test_the_texter_hears_when_an_agent_joins_replies_and_hands_back(offline_use_case, fake_twilio):
+    from tests.staff import make_staff
+
+    agent = make_staff("sam", first_name="Sam")
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "8c" * 16, "I want to talk to a real person"))
+    handoff = Handoff.objects.get()
+    accept_handoff(handoff_id=handoff.pk, agent=agent)
+    record_agent_reply(handoff_id=handoff.pk, agent=agent, text="Hi, Sam here. All sorted.")
+    hand_back_to_ai(handoff_id=handoff.pk, agent=agent)
+    assert [s["Body"] for s in fake_twilio.sent] == [
+        person_coming("sms"),
+        agent_joined("Sam"),
+        "Hi, Sam here. All sorted.",
+        BACK_WITH_AI,
+    ]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
 def test_agent_reply_from_the_desk_goes_out_by_sms(offline_use_case, fake_twilio, django_user_model):
@@ -134,12 +176,20 @@ def test_agent_reply_from_the_desk_goes_out_by_sms(offline_use_case, fake_twilio
     assert fake_twilio.sent[-1]["To"] == "+14155550100"
 
 
-def test_twilio_5xx_is_retried_and_the_reply_sent_once(offline_use_case, fake_twilio):
+def test_twilio_5xx_is_retried_by_the_outbox_and_the_reply_sent_once(offline_use_case, fake_twilio):
     fake_twilio.fail_next(Failure(503, 20500, "Service unavailable"))
     twilio_post("/twilio/sms/incoming", sms_params("SM" + "b" * 32, "Is shipping free?"))
+    assert fake_twilio.sent == []
+    pending = Delivery.objects.get(channel="sms")
+    assert pending.status == "pending" and "503" in pending.last_error
+    assert delivery.retry_due_deliveries(now=timezone.now()) == 0, "not before its retry time"
+    assert delivery.retry_due_deliveries(now=timezone.now() + timedelta(seconds=11)) == 1
     assert len(fake_twilio.sent) == 1
     row = TwilioMessage.objects.get(direction="outbound")
     assert row.sid == fake_twilio.sent[0]["Sid"] and row.status == "queued"
+    assert Delivery.objects.get(pk=pending.pk).status == "sent"
+    delivery.retry_due_deliveries(now=timezone.now() + timedelta(hours=1))
+    assert len(fake_twilio.sent) == 1, "a sent delivery is never sent again"
 
 
 def test_refused_number_is_recorded_as_failed_not_retried(offline_use_case, fake_twilio):
@@ -147,6 +197,12 @@ def test_refused_number_is_recorded_as_failed_not_retried(offline_use_case, fake
     twilio_post("/twilio/sms/incoming", sms_params("SM" + "c" * 32, "Is shipping free?"))
     row = TwilioMessage.objects.get(direction="outbound")
     assert (row.status, row.error_code, row.sid) == ("failed", "21610", None)
+    assert fake_twilio.sent == []
+    failed = Delivery.objects.get(channel="sms")
+    assert failed.status == "failed" and "21610" in failed.last_error
+    signal = Signal.objects.get(label="delivery_failed")
+    assert signal.message_id == failed.message_id and signal.severity == "critical"
+    delivery.retry_due_deliveries(now=timezone.now() + timedelta(hours=1))
     assert fake_twilio.sent == []
 
 
@@ -162,14 +218,17 @@ def test_delivery_status_callbacks_are_recorded_and_never_go_backwards(offline_u
     assert [h["status"] for h in row.status_history] == ["sent", "delivered"]
 
 
-def test_undelivered_status_keeps_the_error_code(offline_use_case, fake_twilio):
+def test_undelivered_status_keeps_the_error_code_and_fails_the_delivery_loudly(offline_use_case, fake_twilio):
     twilio_post("/twilio/sms/incoming", sms_params("SM" + "e" * 32, "Is shipping free?"))
     sid = fake_twilio.sent[0]["Sid"]
-    twilio_post(
-        "/twilio/sms/status", {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
-    )
+    callback = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    twilio_post("/twilio/sms/status", callback)
+    twilio_post("/twilio/sms/status", callback)  # Twilio may call twice
     row = TwilioMessage.objects.get(sid=sid)
     assert (row.status, row.error_code) == ("undelivered", "30003")
+    failed = Delivery.objects.get(message=row.message, channel="sms")
+    assert failed.status == "failed" and "30003" in failed.last_error
+    assert Signal.objects.filter(label="delivery_failed", message=row.message).count() == 1
 
 
 def test_forged_status_callback_changes_nothing(offline_use_case, fake_twilio):
@@ -198,9 +257,9 @@ def test_a_redelivered_turn_task_does_not_answer_twice(offline_use_case, fake_tw
 
 def test_web_chat_replies_are_not_texted(offline_use_case, fake_twilio):
     session = start_chat(phone="+14155550100")
-    message = record_reply(conversation_id=session["conversation_id"], role="agent", text="Hello")
-    deliver_reply(message=Message.objects.select_related("conversation").get(id=message.id))
+    record_reply(conversation_id=session["conversation_id"], role="agent", text="Hello")
     assert fake_twilio.sent == []
+    assert list(Delivery.objects.values_list("channel", flat=True)) == ["webchat"]
 
 
 def test_picture_message_without_text_is_stored_with_a_note(offline_use_case, fake_twilio):
