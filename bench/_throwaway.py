@@ -1,4 +1,5 @@
-"""A throwaway embedded PostgreSQL (+ pgvector) for a benchmark: its own data folder, deleted at exit.
+"""Throwaway databases for benchmarks: an embedded PostgreSQL (+ pgvector) in its own data folder,
+deleted at exit, or a database of its own on the configured PostgreSQL, dropped at the end.
 
 Benchmarks never touch the dev data in .baton/pgdata.
 """
@@ -8,6 +9,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +49,49 @@ def setup_django(name: str) -> str:
 
     call_command("migrate", verbosity=0)
     return url
+
+
+@contextmanager
+def throwaway_database(name: str) -> Iterator[None]:
+    """Point Django (already set up) at a new, migrated database `name` on the configured PostgreSQL; drop it on exit."""
+    from django.conf import settings
+    from django.db import connection
+
+    original = connection.settings_dict["NAME"]
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = name
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        yield
+    finally:
+        finish_background_work()
+        drop_database(name)
+        settings.DATABASES["default"]["NAME"] = original
+        connection.settings_dict["NAME"] = original
+
+
+def finish_background_work() -> None:
+    """Wait for in-process background work (memory extraction) and close its thread's connection.
+
+    Left running, it would hold the database open and then write to whatever database Django
+    points at next.
+    """
+    from memory.tasks import finish_in_process_extractions
+
+    finish_in_process_extractions()
+
+
+def drop_database(name: str) -> None:
+    """Drop database `name` even while other sessions (a thread's, a server process's) still use it.
+
+    Django's destroy_test_db closes only this thread's connection, so a connection kept by another
+    thread or process made DROP DATABASE fail ("is being accessed by other users").
+    """
+    from django.db import connection, connections
+
+    connections.close_all()
+    with connection._nodb_cursor() as cursor:
+        # WITH (FORCE) (PostgreSQL 13+) terminates the sessions still connected to it.
+        cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)")
 
 
 def percentile(values: list[float], p: float) -> float:

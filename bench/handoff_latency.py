@@ -19,8 +19,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from _throwaway import throwaway_database  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
 HISTORY_TURNS = 6  # customer + AI messages before the trigger: a 12-message conversation
@@ -64,9 +64,7 @@ def main() -> int:
     from infra.embeddings import warm_up
     from orchestration.pipeline import accept_customer_message
 
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "baton_bench_handoff"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with throwaway_database("baton_bench_handoff"):
         provider = LLMProvider.objects.create(name="offline-bench", kind="offline")
         UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
         seed_handoff_defaults()
@@ -162,8 +160,6 @@ def main() -> int:
                 assert handoff is not None and not accepted.ai_should_reply
                 message_trigger_ms.append((published_at[handoff.pk] - t0) * 1000)
         events._send = real_send
-    finally:
-        connection.creation.destroy_test_db("baton_bench_handoff", verbosity=0)
 
     layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
     print(

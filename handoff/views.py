@@ -6,7 +6,6 @@ Every action checks permission here on the server (role) and again in the servic
 import uuid
 from functools import wraps
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, render
@@ -16,6 +15,7 @@ from conversations.models import Conversation
 from infra.permissions import is_agent, is_supervisor
 
 from . import selectors, services
+from .forms import NoteForm, ReassignForm, ReplyForm, ResolveForm, first_problem
 from .models import CopilotDraft, Handoff
 
 OUTCOME_CHOICES = [
@@ -46,8 +46,13 @@ agent_required = _role_required(is_agent, "agents")
 supervisor_required = _role_required(is_supervisor, "supervisors")
 
 
-def _problem(request: HttpRequest, message: str, status: int = 409) -> HttpResponse:
-    return render(request, "handoff/_problem.html", {"message": message}, status=status)
+def _problem(request: HttpRequest, message: str, status: int = 409, *, slot: str = "") -> HttpResponse:
+    response = render(request, "handoff/_problem.html", {"message": message}, status=status)
+    if slot and request.htmx:
+        # htmx drops 4xx answers; staff.js swaps one the server points at the form's problem slot.
+        response["HX-Retarget"] = slot
+        response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def _workspace(request: HttpRequest, conversation_id: uuid.UUID, status: int = 200) -> HttpResponse:
@@ -110,13 +115,15 @@ def accept(request: HttpRequest, handoff_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def reply(request: HttpRequest, handoff_id: int) -> HttpResponse:
-    draft_id = request.POST.get("draft_id") or None
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _problem(request, f"Not sent: {first_problem(form)}.", 400)
     try:
         services.send_agent_reply(
             handoff_id=handoff_id,
             agent=request.user,
-            text=request.POST.get("text", ""),
-            draft_id=int(draft_id) if draft_id else None,
+            text=form.cleaned_data["text"],
+            draft_id=form.cleaned_data["draft_id"],
         )
     except (services.HandoffError, ValueError) as exc:
         return _problem(request, f"Not sent: {exc}.", 400)
@@ -138,16 +145,18 @@ def ignore_draft(request: HttpRequest, draft_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def resolve(request: HttpRequest, handoff_id: int) -> HttpResponse:
-    outcome = request.POST.get("outcome", "")
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        return _problem(request, f"Not resolved: {first_problem(form)}.", 400, slot="#resolve-problem")
     try:
         handoff = services.resolve_handoff(
             handoff_id=handoff_id,
             agent=request.user,
-            outcome=outcome,
-            disposition=request.POST.get("disposition", ""),
+            outcome=form.cleaned_data["outcome"],
+            disposition=form.cleaned_data["disposition"],
         )
     except (services.HandoffError, ValueError) as exc:
-        return _problem(request, f"Not resolved: {exc}.", 400)
+        return _problem(request, f"Not resolved: {exc}.", 400, slot="#resolve-problem")
     return _workspace(request, handoff.conversation_id)
 
 
@@ -164,15 +173,18 @@ def hand_back(request: HttpRequest, handoff_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def add_note(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _problem(request, f"Not saved: {first_problem(form)}.", 400, slot="#note-result")
     try:
         selectors.conversation_for_agent(request.user, conversation_id)
         services.add_agent_note(
-            conversation_id=conversation_id, agent=request.user, text=request.POST.get("text", "")
+            conversation_id=conversation_id, agent=request.user, text=form.cleaned_data["text"]
         )
     except PermissionError:
-        return _problem(request, "That conversation isn't in your queues.", 403)
+        return _problem(request, "That conversation isn't in your queues.", 403, slot="#note-result")
     except ValueError as exc:
-        return _problem(request, str(exc), 400)
+        return _problem(request, f"Not saved: {exc}.", 400, slot="#note-result")
     return render(
         request, "handoff/_problem.html", {"message": "Note saved to the customer's memory.", "ok": True}
     )
@@ -217,7 +229,7 @@ def take_over(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     try:
         handoff = services.take_over(conversation_id=conversation_id, supervisor=request.user)
     except services.HandoffError as exc:
-        return _problem(request, f"Couldn't take over: {exc}.")
+        return _problem(request, f"Couldn't take over: {exc}.", slot="#watch-result")
     response = HttpResponse(status=204)
     response["HX-Redirect"] = f"/desk/?conversation={handoff.conversation_id}"
     return response
@@ -226,16 +238,23 @@ def take_over(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
 @require_POST
 @supervisor_required
 def reassign(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    form = ReassignForm(request.POST)
+    if not form.is_valid():
+        return _problem(request, f"Not reassigned: {first_problem(form)}.", 400, slot="#watch-result")
+    agent = form.cleaned_data["agent_id"]
     handoff = selectors.live_handoff(conversation_id)
-    agent = get_user_model().objects.filter(pk=request.POST.get("agent_id") or 0).first()
-    if handoff is None or agent is None:
+    if handoff is None:
         return _problem(
-            request, "Pick an agent; only conversations waiting for or with a person can be reassigned.", 400
+            request,
+            "Not reassigned: only conversations waiting for or with a person can be reassigned; "
+            "take it over to give it to a person.",
+            400,
+            slot="#watch-result",
         )
     try:
         services.reassign_handoff(handoff_id=handoff.pk, supervisor=request.user, agent=agent)
     except services.HandoffError as exc:
-        return _problem(request, f"Not reassigned: {exc}.", 400)
+        return _problem(request, f"Not reassigned: {exc}.", 400, slot="#watch-result")
     return render(
         request,
         "handoff/_problem.html",

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, transaction
+from django.db import OperationalError, close_old_connections, connections, transaction
 
 from infra.embeddings import EmbeddingError
 
@@ -33,6 +33,15 @@ def _extract_in_background(conversation_id: str, final: bool) -> None:
         extract_observations.apply(args=(conversation_id, final))
     finally:
         close_old_connections()
+
+
+def finish_in_process_extractions() -> None:
+    """Wait until the in-process thread has run every extraction queued so far, then close its connection.
+
+    For a process about to drop its database (a benchmark's): that connection would hold it open.
+    """
+    # One worker: this runs after everything queued before it.
+    _in_process.submit(connections.close_all).result()
 
 
 def enqueue_extraction(conversation_id: uuid.UUID, *, final: bool = False) -> None:

@@ -44,6 +44,11 @@ window.Baton = (function () {
   }
   setInterval(tick, 1000);
   document.addEventListener("htmx:afterSwap", (e) => { localizeTimes(e.target); tick(); });
+  // htmx drops 4xx answers; a staff form's problem that the server points at a slot (HX-Retarget) is shown.
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    const xhr = e.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Retarget")) e.detail.shouldSwap = true;
+  });
   document.addEventListener("DOMContentLoaded", () => { localizeTimes(); tick(); });
 
   const ROLE_NAMES = { customer: "Customer", ai: "AI", agent: "Agent", system: "System" };

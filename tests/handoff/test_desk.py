@@ -129,6 +129,33 @@ class TestDeskActions:
         )
         assert client.post(f"/desk/handoffs/{handoff.pk}/resolve", {"outcome": "bogus"}).status_code == 400
 
+    @pytest.mark.parametrize(
+        ("form", "problem"),
+        [
+            ({}, "pick an outcome"),
+            ({"outcome": "bogus"}, "pick an outcome from the list"),
+            ({"outcome": "resolved", "disposition": "x" * 201}, "keep the disposition to 200 characters"),
+        ],
+    )
+    def test_resolve_with_a_bad_form_answers_400_saying_what_to_fix(self, offline_use_case, form, problem):
+        alex = make_staff("alex")
+        _, handoff = escalated_conversation()
+        client = client_for(alex)
+        client.post(f"/desk/handoffs/{handoff.pk}/accept")
+        response = client.post(f"/desk/handoffs/{handoff.pk}/resolve", form, headers={"HX-Request": "true"})
+        assert (response.status_code, response["HX-Retarget"]) == (400, "#resolve-problem")
+        assert problem in response.content.decode()
+        assert Handoff.objects.get(pk=handoff.pk).status == "accepted"
+
+    def test_a_reply_with_a_malformed_draft_is_not_sent(self, offline_use_case):
+        alex = make_staff("alex")
+        _, handoff = escalated_conversation()
+        client = client_for(alex)
+        client.post(f"/desk/handoffs/{handoff.pk}/accept")
+        response = client.post(f"/desk/handoffs/{handoff.pk}/reply", {"text": "Hello", "draft_id": "abc"})
+        assert response.status_code == 400 and "reload the conversation" in response.content.decode()
+        assert not Message.objects.filter(role="agent").exists()
+
     def test_agent_note_is_recalled_from_the_customers_memory(self, offline_use_case):
         from memory.selectors import recall
 
@@ -196,6 +223,18 @@ class TestSupervisorActions:
         assert client_for(alex).post(url, {"agent_id": alex.pk}).status_code == 403
         assert client_for(sam).post(url, {"agent_id": bea.pk}).status_code == 200
         assert Handoff.objects.get(pk=handoff.pk).agent == bea
+
+    @pytest.mark.parametrize("form", [{"agent_id": "abc"}, {}, {"agent_id": "999999"}])
+    def test_reassign_to_no_real_agent_answers_400_saying_to_pick_one(self, offline_use_case, form):
+        sam, alex = make_staff("sam", supervisor=True), make_staff("alex")
+        _, handoff = escalated_conversation()
+        client_for(alex).post(f"/desk/handoffs/{handoff.pk}/accept")
+        url = f"/supervisor/conversations/{handoff.conversation_id}/reassign"
+        response = client_for(sam).post(url, form, headers={"HX-Request": "true"})
+        assert response.status_code == 400
+        assert "pick an agent" in response.content.decode()
+        assert response["HX-Retarget"] == "#watch-result"  # shown on the watch page, not dropped
+        assert Handoff.objects.get(pk=handoff.pk).agent == alex
 
     def test_board_lists_live_conversations_with_queue_depth(self, offline_use_case):
         sam = make_staff("sam", supervisor=True)
