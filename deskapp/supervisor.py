@@ -122,7 +122,7 @@ class Supervisor:
                 "%s (pid %s) exited with %s after %.1f s; restarting in %.1f s",
                 self.name,
                 self.pid,
-                _describe(returncode),
+                describe_exit(returncode),
                 time.monotonic() - started,
                 delay,
             )
@@ -165,7 +165,8 @@ def _kill_group(pgid: int) -> None:
         pass  # the group is already empty
 
 
-def _describe(returncode: int) -> str:
+def describe_exit(returncode: int) -> str:
+    """A return code in words: `code 3`, `signal SIGKILL`."""
     if returncode < 0:
         try:
             return f"signal {signal.Signals(-returncode).name}"

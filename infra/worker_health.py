@@ -50,6 +50,18 @@ def write_heartbeat() -> None:
     _client().set(HEARTBEAT_KEY, value, ex=HEARTBEAT_TTL_SECONDS)
 
 
+def mark_worker_exited(*, reason: str) -> None:
+    """Record at once that the worker process is gone (its supervisor saw it exit), until a new one beats.
+
+    Its last heartbeat is kept, so the age (and the alert) still counts from it.
+    """
+    client = _client()
+    raw = client.get(HEARTBEAT_KEY)
+    beat = json.loads(raw) if raw else {"at": None}
+    beat["exited"] = reason
+    client.set(HEARTBEAT_KEY, json.dumps(beat), ex=HEARTBEAT_TTL_SECONDS)
+
+
 def start_heartbeat_thread(interval: float | None = None) -> tuple[threading.Event, threading.Thread]:
     """Write the heartbeat every `interval` seconds in a daemon thread; set the returned event to stop.
 
@@ -71,12 +83,18 @@ def start_heartbeat_thread(interval: float | None = None) -> tuple[threading.Eve
     return stop, thread
 
 
-def heartbeat_age() -> float | None:
-    """Seconds since the worker's last heartbeat; None when there is none at all. Raises if Redis fails."""
+def _last_heartbeat() -> tuple[float | None, str | None]:
     raw = _client().get(HEARTBEAT_KEY)
     if raw is None:
-        return None
-    return max(time.time() - float(json.loads(raw)["at"]), 0.0)
+        return None, None
+    beat = json.loads(raw)
+    age = max(time.time() - float(beat["at"]), 0.0) if beat.get("at") is not None else None
+    return age, beat.get("exited")
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since the worker's last heartbeat; None when there is none at all. Raises if Redis fails."""
+    return _last_heartbeat()[0]
 
 
 def queue_depth() -> int:
@@ -117,11 +135,13 @@ def worker_status() -> WorkerStatus:
     if not worker_expected():
         return WorkerStatus(state="in-process", up=True, heartbeat_age=None, backlog=None)
     try:
-        age = heartbeat_age()
+        age, exited = _last_heartbeat()
         backlog = queue_depth()
     except Exception as exc:
         logger.warning("worker status: Redis did not answer: %s", exc)
         return WorkerStatus(state=f"down: {type(exc).__name__}", up=False, heartbeat_age=None, backlog=None)
+    if exited:
+        return WorkerStatus(state=f"down: {exited}", up=False, heartbeat_age=age, backlog=backlog)
     if age is None:
         return WorkerStatus(state="down: no heartbeat", up=False, heartbeat_age=None, backlog=backlog)
     if age > settings.BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS:

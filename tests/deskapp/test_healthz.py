@@ -86,3 +86,20 @@ def test_healthz_is_ok_with_a_fresh_heartbeat_and_reports_the_backlog(separate_w
         "worker": "ok",
         "backlog": 3,
     }
+
+
+def test_healthz_names_an_exited_worker_at_once_until_its_successor_beats(separate_worker):
+    from prometheus_client import REGISTRY
+
+    from deskapp.management.commands.run import worker_exited
+
+    restarts = REGISTRY.get_sample_value("baton_worker_restarts_total") or 0
+    worker_health.write_heartbeat()
+    worker_exited(-9, 1.0)  # what `run`'s supervisor calls when the worker dies (kill -9)
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["worker"] == "down: worker exited with signal SIGKILL, restarting in 1 s"
+    assert REGISTRY.get_sample_value("baton_worker_restarts_total") == restarts + 1
+
+    worker_health.write_heartbeat()  # the restarted worker's first beat
+    assert Client().get("/healthz").json()["worker"] == "ok"

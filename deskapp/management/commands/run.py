@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand
 from conversations.models import Conversation
 from deskapp.celery import prepare_supervised_worker
 from deskapp.seed import demo_password, seed_demo
-from deskapp.supervisor import Supervisor
-from infra import metrics
+from deskapp.supervisor import Supervisor, describe_exit
+from infra import metrics, worker_health
 from insights import services as insights_services
 from insights.scheduler import start_periodic_thread, start_worker_alert_thread
 
@@ -31,6 +31,14 @@ def worker_command() -> list[str]:
         "--beat",
         f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
     ]
+
+
+def worker_exited(returncode: int, delay: float) -> None:
+    """Count the exit and let /healthz say so now, rather than once the last heartbeat grows old."""
+    metrics.WORKER_RESTARTS.inc()
+    worker_health.mark_worker_exited(
+        reason=f"worker exited with {describe_exit(returncode)}, restarting in {delay:.0f} s"
+    )
 
 
 class Command(BaseCommand):
@@ -64,9 +72,11 @@ class Command(BaseCommand):
             worker = Supervisor(
                 worker_command(),
                 name="celery worker",
-                env=os.environ.copy(),
+                # The worker uses this process's database rather than registering with the embedded
+                # server: a worker killed with -9 would stay on its list and the server never stop.
+                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
                 preexec_fn=prepare_supervised_worker,
-                on_exit=lambda returncode, delay: metrics.WORKER_RESTARTS.inc(),
+                on_exit=worker_exited,
             )
             worker.start()
             start_worker_alert_thread()
