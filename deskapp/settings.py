@@ -118,6 +118,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# The worker writes a heartbeat to Redis this often; `/healthz` calls it down past the max age.
+BATON_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("BATON_WORKER_HEARTBEAT_SECONDS", "5"))
+BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS = float(os.environ.get("BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS", "30"))
 
 # Insights: periodic work. With a Celery worker, beat runs these; without Redis, `run` starts
 # an in-process scheduler thread (insights/scheduler.py) on the same intervals.

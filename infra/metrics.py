@@ -4,7 +4,14 @@ Counters live in each process; what the database already knows (the human queue 
 is read at scrape time by `insights.database_metrics`, so several processes never disagree about it.
 """
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from infra import worker_health
+
+logger = logging.getLogger(__name__)
 
 MESSAGES = Counter("baton_messages_total", "Messages stored", ["channel", "role"])
 TURNS = Counter("baton_ai_turns_total", "AI turns run", ["outcome"])
@@ -55,3 +62,51 @@ DELIVERIES = Counter(
     "Customer-visible messages handed to their channel: sent, retry (a transient failure) or failed",
     ["channel", "outcome"],
 )
+
+
+# The background worker. Its own counters live in its process, which nothing scrapes, so what it
+# reports (heartbeat, failures) is kept in Redis and read here at scrape time (infra/worker_health.py).
+WORKER_RESTARTS = Counter(
+    "baton_worker_restarts_total", "Background workers that exited and were restarted by `run`"
+)
+
+
+class WorkerCollector:
+    """baton_worker_up, the task backlog and task failures by task name, read from Redis per scrape."""
+
+    def describe(self):
+        # Registering asks for the names; answering from Redis then would block an import.
+        return [
+            GaugeMetricFamily("baton_worker_up", ""),
+            GaugeMetricFamily("baton_worker_heartbeat_age_seconds", ""),
+            GaugeMetricFamily("baton_task_queue_depth", ""),
+            CounterMetricFamily("baton_task_failures", "", labels=["task"]),
+        ]
+
+    def collect(self):
+        status = worker_health.worker_status()
+        yield GaugeMetricFamily(
+            "baton_worker_up",
+            "1 when the background worker's heartbeat is fresh (or work runs in-process), else 0",
+            value=1 if status.up else 0,
+        )
+        if status.heartbeat_age is not None:
+            yield GaugeMetricFamily(
+                "baton_worker_heartbeat_age_seconds",
+                "Seconds since the background worker's last heartbeat",
+                value=status.heartbeat_age,
+            )
+        if status.backlog is not None:
+            yield GaugeMetricFamily(
+                "baton_task_queue_depth", "Tasks waiting in the broker for a worker", value=status.backlog
+            )
+        failures = CounterMetricFamily("baton_task_failures", "Task runs that failed", labels=["task"])
+        try:
+            for task, count in sorted(worker_health.task_failures().items()):
+                failures.add_metric([task], count)
+        except Exception as exc:  # a scrape must answer even when Redis does not
+            logger.warning("metrics: could not read task failures from Redis: %s", exc)
+        yield failures
+
+
+REGISTRY.register(WorkerCollector())

@@ -13,6 +13,10 @@ class AlertRule(TimeStamped):
         ABANDONMENT_RATE = "abandonment_rate", "Abandonment rate (share of closed conversations)"
         QUEUE_WAIT_SECONDS = "queue_wait_seconds", "Longest wait in the human queue (seconds)"
         HANDOFFS = "handoffs", "Handoffs started in the window"
+        WORKER_HEARTBEAT_AGE = (
+            "worker_heartbeat_age",
+            "Seconds since the background worker's last heartbeat (none at all: fires)",
+        )
 
     class Comparison(models.TextChoices):
         ABOVE = "above", "above"

@@ -9,6 +9,7 @@ Definitions (one place, used by the API, the page and the alerts):
 - rates are over closed conversations (those with an outcome); handle time is closed_at - created_at.
 """
 
+import logging
 import math
 import re
 import statistics
@@ -24,8 +25,11 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message, UseCase
 from handoff.models import CopilotDraft, Handoff
+from infra import worker_health
 
 from .models import AlertRule
+
+logger = logging.getLogger(__name__)
 
 Z_95 = 1.959964
 PARITY_MIN_CLOSED = 30  # per arm, before any verdict
@@ -382,6 +386,15 @@ def alert_metric(*, metric: str, use_case_id: int | None, window: timedelta) -> 
     if metric == AlertRule.Metric.HANDOFFS:
         n = escalations.filter(created_at__gte=start).count()
         return float(n), n
+    if metric == AlertRule.Metric.WORKER_HEARTBEAT_AGE:
+        # One sample when a worker should be beating; in-process work has no heartbeat to miss.
+        if not worker_health.worker_expected():
+            return None, 0
+        try:
+            return worker_health.heartbeat_age(), 1
+        except Exception:  # no Redis, no heartbeat to read: as loud as a missing one
+            logger.exception("alert: could not read the worker heartbeat")
+            return None, 1
     raise ValueError(f"unknown alert metric {metric!r}")
 
 
@@ -389,5 +402,8 @@ def _rate(hits: int, n: int) -> tuple[float | None, int]:
     return (hits / n if n else None), n
 
 
-def enabled_alert_rules() -> list[AlertRule]:
-    return list(AlertRule.objects.filter(enabled=True).select_related("use_case"))
+def enabled_alert_rules(*, only_metrics: Iterable[str] | None = None) -> list[AlertRule]:
+    rules = AlertRule.objects.filter(enabled=True).select_related("use_case")
+    if only_metrics is not None:
+        rules = rules.filter(metric__in=list(only_metrics))
+    return list(rules)

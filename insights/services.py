@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from .models import AlertEvent, AlertRule
 logger = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
+WORKER_DOWN_RULE = "Background worker down"
 RATE_METRICS = {
     AlertRule.Metric.ESCALATION_RATE,
     AlertRule.Metric.LLM_ERROR_RATE,
@@ -40,7 +42,8 @@ class Evaluation:
 
 def _breaches(rule: AlertRule, value: float | None, samples: int) -> bool:
     if value is None:
-        return False
+        # No heartbeat at all while a worker should beat: it never started, or died long ago.
+        return rule.metric == AlertRule.Metric.WORKER_HEARTBEAT_AGE and samples > 0
     if rule.metric in RATE_METRICS and samples < rule.min_samples:
         return False  # two failures out of three turns is noise, not an incident
     if rule.comparison == AlertRule.Comparison.BELOW:
@@ -92,16 +95,32 @@ def evaluate_alert_rule(*, rule: AlertRule) -> Evaluation:
     return Evaluation(rule=rule, value=value, samples=samples, changed=changed)
 
 
-def evaluate_alert_rules() -> list[Evaluation]:
-    """Evaluate every enabled rule (the periodic task); one broken rule does not stop the others."""
+def evaluate_alert_rules(*, only_metrics: Iterable[str] | None = None) -> list[Evaluation]:
+    """Evaluate every enabled rule (or those on `only_metrics`); one broken rule does not stop the others."""
     evaluations = []
-    for rule in selectors.enabled_alert_rules():
+    for rule in selectors.enabled_alert_rules(only_metrics=only_metrics):
         try:
             evaluations.append(evaluate_alert_rule(rule=rule))
         except Exception:
             logger.exception("alert rule %s could not be evaluated", rule.pk)
     metrics.ALERTS_FIRING.set(AlertRule.objects.filter(enabled=True, state=AlertRule.State.FIRING).count())
     return evaluations
+
+
+def ensure_default_alert_rules() -> None:
+    """Create the alert rules every install starts with (`run` calls it); an existing rule is left as it is.
+
+    An admin silences one by disabling it: deleting it brings it back at the next start.
+    """
+    AlertRule.objects.get_or_create(
+        name=WORKER_DOWN_RULE,
+        defaults={
+            "metric": AlertRule.Metric.WORKER_HEARTBEAT_AGE,
+            "comparison": AlertRule.Comparison.ABOVE,
+            "threshold": settings.BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS,
+            "min_samples": 1,
+        },
+    )
 
 
 def deliver_webhook(*, event_id: int, url: str, payload: dict) -> str:

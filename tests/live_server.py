@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,6 +89,8 @@ def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False)
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
                 break
+            except urllib.error.HTTPError:
+                break  # serving; a 503 names something else that is down (e.g. no worker yet)
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("Daphne did not answer within 60 s") from None

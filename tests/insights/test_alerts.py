@@ -107,3 +107,46 @@ def test_llm_error_rate_counts_failed_turns_against_ai_replies():
     result = services.evaluate_alert_rule(rule=rule)
     assert result.value == pytest.approx(2 / 10) and result.samples == 10
     assert AlertRule.objects.get(pk=rule.pk).state == "firing"
+
+
+def test_the_default_worker_alert_fires_on_a_missing_heartbeat_and_clears_when_it_beats(settings):
+    import json
+    import time
+
+    import redis
+
+    from infra import worker_health
+    from insights.scheduler import evaluate_worker_alerts
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a separate worker, as `make run` with REDIS_URL
+    board = b.GroupListener(supervisors_group())
+    services.ensure_default_alert_rules()
+    services.ensure_default_alert_rules()  # every start of `run`: still one rule
+    rule = AlertRule.objects.get()
+    assert (rule.name, rule.metric, rule.threshold) == ("Background worker down", "worker_heartbeat_age", 30)
+
+    # What the run process evaluates beside the worker: beat, inside the worker, died with it.
+    evaluate_worker_alerts()
+    rule.refresh_from_db()
+    assert (rule.state, rule.last_value) == ("firing", None)
+    assert [(a["rule"], a["state"]) for a in board.events(event_types.ALERT_CHANGED)] == [
+        ("Background worker down", "firing")
+    ]
+
+    worker_health.write_heartbeat()
+    evaluate_worker_alerts()
+    rule.refresh_from_db()
+    assert rule.state == "ok" and rule.last_value < 5
+
+    stale = json.dumps({"at": time.time() - 120, "pid": 1, "hostname": "test"})
+    redis.Redis.from_url(settings.REDIS_URL).set(worker_health.HEARTBEAT_KEY, stale)
+    evaluate_worker_alerts()
+    rule.refresh_from_db()
+    assert rule.state == "firing" and rule.last_value == pytest.approx(120, abs=5)
+    assert [a["state"] for a in board.events(event_types.ALERT_CHANGED)] == ["ok", "firing"]
+
+
+def test_the_worker_alert_never_fires_when_tasks_run_in_process():
+    services.ensure_default_alert_rules()
+    services.evaluate_alert_rules()
+    assert AlertRule.objects.get().state == "ok" and not AlertEvent.objects.exists()

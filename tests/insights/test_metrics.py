@@ -103,3 +103,36 @@ def test_metrics_can_require_a_bearer_token():
     assert Client().get("/metrics").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
+
+
+def scrape() -> str:
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_metrics_report_the_worker_from_its_heartbeat_and_the_task_backlog(settings):
+    import redis
+
+    from infra import worker_health
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a separate worker, as `make run` with REDIS_URL
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.rpush("celery", "a", "b")
+    text = scrape()
+    assert "baton_worker_up 0.0" in text
+    assert "baton_task_queue_depth 2.0" in text
+
+    worker_health.write_heartbeat()
+    text = scrape()
+    assert "baton_worker_up 1.0" in text
+    assert "baton_worker_heartbeat_age_seconds " in text
+    assert "# TYPE baton_worker_restarts_total counter" in text  # counted by `run`'s supervisor
+
+
+def test_metrics_count_task_failures_by_task_name():
+    from handoff.tasks import summarize_handoff
+
+    summarize_handoff.apply(args=[987654])  # no such handoff: the task fails
+    summarize_handoff.apply(args=[987655])
+    assert 'baton_task_failures_total{task="handoff.summarize_handoff"} 2.0' in scrape()

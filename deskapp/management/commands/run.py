@@ -1,7 +1,6 @@
 """`python manage.py run`: migrate, seed, start Celery (when REDIS_URL is set) and serve with Daphne."""
 
 import os
-import subprocess
 import sys
 import time
 
@@ -10,8 +9,36 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from conversations.models import Conversation
-from deskapp.celery import lower_worker_priority
+from deskapp.celery import prepare_supervised_worker
 from deskapp.seed import demo_password, seed_demo
+from deskapp.supervisor import Supervisor, describe_exit
+from infra import metrics, worker_health
+from insights import services as insights_services
+from insights.scheduler import start_periodic_thread, start_worker_alert_thread
+
+
+def worker_command() -> list[str]:
+    """The Celery worker `run` supervises, with the periodic insights tasks (alerts, idle conversations) in beat."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "deskapp",
+        "worker",
+        "--loglevel=WARNING",
+        "--concurrency=2",
+        "--beat",
+        f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
+    ]
+
+
+def worker_exited(returncode: int, delay: float) -> None:
+    """Count the exit and let /healthz say so now, rather than once the last heartbeat grows old."""
+    metrics.WORKER_RESTARTS.inc()
+    worker_health.mark_worker_exited(
+        reason=f"worker exited with {describe_exit(returncode)}, restarting in {delay:.0f} s"
+    )
 
 
 class Command(BaseCommand):
@@ -39,47 +66,45 @@ class Command(BaseCommand):
 
         warm_up()
         self.stdout.write("embedding model loaded")
+        insights_services.ensure_default_alert_rules()
         worker = None
         if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
-            worker = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "deskapp",
-                    "worker",
-                    "--loglevel=WARNING",
-                    "--concurrency=2",
-                    # Embedded beat: the periodic insights tasks (alerts, idle conversations).
-                    "--beat",
-                    f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
-                ],
-                env=os.environ.copy(),
-                preexec_fn=lower_worker_priority,
+            worker = Supervisor(
+                worker_command(),
+                name="celery worker",
+                # The worker uses this process's database rather than registering with the embedded
+                # server: a worker killed with -9 would stay on its list and the server never stop.
+                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+                preexec_fn=prepare_supervised_worker,
+                on_exit=worker_exited,
             )
-            self.stdout.write("celery worker and beat started (REDIS_URL is set)")
+            worker.start()
+            start_worker_alert_thread()
+            self.stdout.write(
+                f"celery worker and beat started, supervised (pid {worker.pid}; REDIS_URL is set)"
+            )
         else:
-            from insights.scheduler import start_periodic_thread  # only without a Celery beat
-
             start_periodic_thread()
             self.stdout.write(
                 "background work runs in-process (set REDIS_URL to use Redis and a Celery worker)"
             )
+        try:
+            self.serve(options, started)
+        finally:
+            if worker:
+                worker.stop()
+
+    def serve(self, options, started: float) -> None:
         if not options["no_seed"]:
             # After the worker starts, so shadow drafts queued by the simulation are written.
             self.offer_traffic(options["simulate"])
         self.print_welcome(time.monotonic() - started)
-        try:
-            from daphne.cli import CommandLineInterface
+        from daphne.cli import CommandLineInterface
 
-            CommandLineInterface().run(
-                ["-b", settings.BATON_HOST, "-p", str(settings.BATON_PORT), "deskapp.asgi:application"]
-            )
-        finally:
-            if worker:
-                worker.terminate()
-                worker.wait(timeout=10)
+        # Daphne stops on SIGINT and SIGTERM and returns here, so the worker is stopped with it.
+        CommandLineInterface().run(
+            ["-b", settings.BATON_HOST, "-p", str(settings.BATON_PORT), "deskapp.asgi:application"]
+        )
 
     def offer_traffic(self, count: int) -> None:
         """A fresh install gets synthetic traffic so /insights/ shows real numbers at once."""
