@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation
 from infra.permissions import is_agent, is_supervisor
+from infra.text import DISPOSITION_MAX_CHARS, MESSAGE_MAX_CHARS, NOTE_MAX_CHARS, checked_text
 
 from . import selectors, services
 from .models import CopilotDraft, Handoff
@@ -115,7 +116,7 @@ def reply(request: HttpRequest, handoff_id: int) -> HttpResponse:
         services.send_agent_reply(
             handoff_id=handoff_id,
             agent=request.user,
-            text=request.POST.get("text", ""),
+            text=checked_text(request.POST.get("text", ""), limit=MESSAGE_MAX_CHARS, what="a reply"),
             draft_id=int(draft_id) if draft_id else None,
         )
     except (services.HandoffError, ValueError) as exc:
@@ -144,7 +145,9 @@ def resolve(request: HttpRequest, handoff_id: int) -> HttpResponse:
             handoff_id=handoff_id,
             agent=request.user,
             outcome=outcome,
-            disposition=request.POST.get("disposition", ""),
+            disposition=checked_text(
+                request.POST.get("disposition", ""), limit=DISPOSITION_MAX_CHARS, what="the closing note"
+            ),
         )
     except (services.HandoffError, ValueError) as exc:
         return _problem(request, f"Not resolved: {exc}.", 400)
@@ -167,7 +170,9 @@ def add_note(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     try:
         selectors.conversation_for_agent(request.user, conversation_id)
         services.add_agent_note(
-            conversation_id=conversation_id, agent=request.user, text=request.POST.get("text", "")
+            conversation_id=conversation_id,
+            agent=request.user,
+            text=checked_text(request.POST.get("text", ""), limit=NOTE_MAX_CHARS, what="a note"),
         )
     except PermissionError:
         return _problem(request, "That conversation isn't in your queues.", 403)
