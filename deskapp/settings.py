@@ -170,7 +170,6 @@ STATIC_ROOT = BATON_DIR / "staticfiles"
 
 # Customer chat tokens: signed, scoped to one conversation.
 CHAT_TOKEN_MAX_AGE_SECONDS = int(os.environ.get("BATON_CHAT_TOKEN_MAX_AGE", str(24 * 3600)))
-CHAT_MESSAGE_MAX_CHARS = 4000
 
 # Demo store: an external backend reached over HTTP.
 DEMOSTORE_API_TOKEN = kept_secret("demostore_api_token", "DEMOSTORE_API_TOKEN", 24)

@@ -4,12 +4,28 @@ from django import forms
 
 from conversations.models import Conversation
 
+from infra.text import DISPOSITION_MAX_CHARS, MESSAGE_MAX_CHARS, NOTE_MAX_CHARS, clean_text
+
 from . import selectors
-from .models import Handoff
+
+
+class TypedTextField(forms.CharField):
+    """Text a person typed: control characters removed (`infra.text`) before it is stripped and checked."""
+
+    def __init__(self, *, what: str, limit: int, **kwargs) -> None:
+        super().__init__(max_length=limit, **kwargs)
+        self.error_messages["max_length"] = (
+            f"{what} is limited to {limit:,} characters (%(show_value)d sent): send a shorter one"
+        )
+
+    def to_python(self, value):
+        return super().to_python(clean_text(value) if isinstance(value, str) else value)
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(error_messages={"required": "type a reply first"})
+    text = TypedTextField(
+        what="a reply", limit=MESSAGE_MAX_CHARS, error_messages={"required": "type a reply first"}
+    )
     draft_id = forms.IntegerField(
         required=False,
         min_value=1,
@@ -28,15 +44,13 @@ class ResolveForm(forms.Form):
             "invalid_choice": "pick an outcome from the list",
         },
     )
-    disposition = forms.CharField(
-        required=False,
-        max_length=Handoff._meta.get_field("disposition").max_length,
-        error_messages={"max_length": "keep the disposition to %(limit_value)d characters"},
-    )
+    disposition = TypedTextField(what="the closing note", limit=DISPOSITION_MAX_CHARS, required=False)
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(error_messages={"required": "type the note first"})
+    text = TypedTextField(
+        what="a note", limit=NOTE_MAX_CHARS, error_messages={"required": "type the note first"}
+    )
 
 
 class ReassignForm(forms.Form):

@@ -11,14 +11,13 @@ from django.views.decorators.http import require_POST
 from conversations.identity import InvalidAddress, normalize_address
 from conversations.models import Customer, Identity
 from conversations.services import resolve_customer
+from infra.text import OBSERVATION_MAX_CHARS, QUERY_MAX_CHARS, TextTooLong, checked_text, is_clean
 
 from . import selectors, services
 from .extraction import KINDS
 
 MAX_K = 50
-MAX_QUERY_CHARS = 2000
 MAX_OBSERVATIONS_PER_REQUEST = 100
-MAX_OBSERVATION_CHARS = 2000
 
 
 class BadRequest(ValueError):
@@ -42,11 +41,24 @@ def _authenticated(request: HttpRequest) -> bool:
 def _body(request: HttpRequest) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def _text(value: object, *, limit: int, what: str) -> str:
+    """A text field cleaned of control characters; BadRequest when not a string, empty or too long."""
+    if not isinstance(value, str):
+        raise BadRequest(f"{what} must be a non-empty string of at most {limit} characters")
+    try:
+        value = checked_text(value, limit=limit, what=what)
+    except TextTooLong as exc:
+        raise BadRequest(str(exc)) from None
+    if not value:
+        raise BadRequest(f"{what} must be a non-empty string of at most {limit} characters")
+    return value
 
 
 def _customer(body: dict[str, Any], *, create: bool = False) -> Customer | None:
@@ -65,6 +77,8 @@ def _customer(body: dict[str, Any], *, create: bool = False) -> Customer | None:
         raise BadRequest(
             f"identity.channel must be one of {', '.join(Identity.Channel.values)} with an address"
         )
+    if not is_clean(address):
+        raise BadRequest("identity.address must not contain control characters")
     try:
         normalize_address(channel, address)
     except InvalidAddress as exc:
@@ -97,8 +111,7 @@ def recall(request: HttpRequest) -> JsonResponse:
     try:
         body = _body(request)
         query, k = body.get("query"), body.get("k", 10)
-        if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_CHARS:
-            raise BadRequest(f"query must be a non-empty string of at most {MAX_QUERY_CHARS} characters")
+        query = _text(query, limit=QUERY_MAX_CHARS, what="query")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise BadRequest(f"k must be an integer from 1 to {MAX_K}")
         customer = _customer(body)
@@ -131,8 +144,7 @@ def _observation_items(body: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(item.get("source"), dict)
             else []
         )
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_OBSERVATION_CHARS:
-            raise BadRequest(f"observation {n}: text must be 1 to {MAX_OBSERVATION_CHARS} characters")
+        text = _text(text, limit=OBSERVATION_MAX_CHARS, what=f"observation {n}: text")
         if kind not in KINDS:
             raise BadRequest(f"observation {n}: kind must be one of {', '.join(KINDS)}")
         if (
@@ -141,10 +153,15 @@ def _observation_items(body: dict[str, Any]) -> list[dict[str, Any]]:
             or not 0 <= confidence <= 1
         ):
             raise BadRequest(f"observation {n}: confidence must be a number from 0 to 1")
-        if not isinstance(ids, list) or not all(isinstance(i, str) and 0 < len(i) <= 200 for i in ids):
-            raise BadRequest(f"observation {n}: source.message_external_ids must be a list of strings")
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and 0 < len(i) <= 200 and is_clean(i) for i in ids
+        ):
+            raise BadRequest(
+                f"observation {n}: source.message_external_ids must be a list of strings "
+                "of 1 to 200 characters, without control characters"
+            )
         clean.append(
-            {"text": text.strip(), "kind": kind, "confidence": float(confidence), "message_external_ids": ids}
+            {"text": text, "kind": kind, "confidence": float(confidence), "message_external_ids": ids}
         )
     return clean
 

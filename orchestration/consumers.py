@@ -7,11 +7,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 
 from conversations import selectors, services
 from infra import metrics
 from infra.groups import conversation_group
+from infra.text import MESSAGE_MAX_CHARS, TextTooLong, checked_text, is_clean
 
 from . import pipeline, runtime
 from .tokens import BadToken, read_chat_token
@@ -34,13 +34,20 @@ def parse_chat_frame(content: object) -> tuple[str, str]:
     if not isinstance(content, dict) or content.get("type") != "message":
         raise FrameError("unknown_type", 'send {"type": "message", "text": "...", "client_id": "..."}')
     text, client_id = content.get("text"), content.get("client_id")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
         raise FrameError("empty_text", "text must be a non-empty string")
-    if len(text) > settings.CHAT_MESSAGE_MAX_CHARS:
-        raise FrameError("text_too_long", f"text is limited to {settings.CHAT_MESSAGE_MAX_CHARS} characters")
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 100:
-        raise FrameError("invalid_client_id", "client_id must be a string of 1 to 100 characters")
-    return text.strip(), client_id
+    try:
+        text = checked_text(text, limit=MESSAGE_MAX_CHARS, what="text")
+    except TextTooLong as exc:
+        raise FrameError("text_too_long", str(exc)) from None
+    if not text:
+        raise FrameError("empty_text", "text must be a non-empty string (control characters do not count)")
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 100 or not is_clean(client_id):
+        raise FrameError(
+            "invalid_client_id",
+            "client_id must be a string of 1 to 100 characters, without control characters",
+        )
+    return text, client_id
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -76,7 +83,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             content = json.loads(text_data or "")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # too deeply nested to parse is not JSON to us
             await self.send_error("invalid_json", "frames must be JSON text")
             return
         await self.receive_json(content)

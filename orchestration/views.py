@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations import services
 from conversations.identity import InvalidAddress
+from infra.text import ADDRESS_MAX_CHARS, NAME_MAX_CHARS, checked_text
 
 from .tokens import issue_chat_token
 
@@ -16,11 +17,15 @@ def error_response(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
 
 
-def _optional_string(body: dict, key: str, limit: int = 320) -> str:
-    value = body.get(key) or ""
-    if not isinstance(value, str) or len(value) > limit:
+# The longest each may be once cleaned: what its column holds.
+_SESSION_FIELD_LIMITS = {"name": NAME_MAX_CHARS, "email": ADDRESS_MAX_CHARS, "phone": 64, "use_case": 80}
+
+
+def _optional_string(body: dict, key: str) -> str:
+    value, limit = body.get(key) or "", _SESSION_FIELD_LIMITS[key]
+    if not isinstance(value, str):
         raise ValueError(f"{key} must be a string of at most {limit} characters")
-    return value.strip()
+    return checked_text(value, limit=limit, what=key)
 
 
 @csrf_exempt  # a public API for the widget; the token it returns is what authorises the socket
@@ -30,8 +35,8 @@ def create_chat_session(request: HttpRequest) -> JsonResponse:
         body = json.loads(request.body or b"{}")
         if not isinstance(body, dict):
             raise ValueError("the body must be a JSON object")
-        fields = {key: _optional_string(body, key) for key in ("name", "email", "phone", "use_case")}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        fields = {key: _optional_string(body, key) for key in _SESSION_FIELD_LIMITS}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return error_response(400, "invalid_json", 'send a JSON object such as {"name": "Ada"}')
     except ValueError as exc:
         return error_response(400, "invalid_field", str(exc))

@@ -10,6 +10,7 @@ from django.utils import timezone
 from conversations.identity import normalize_address
 from conversations.models import Conversation, Customer, Identity, Message
 from conversations.services import resolve_customer
+from infra.text import NAME_MAX_CHARS, TRANSCRIPT_MESSAGE_MAX_CHARS, checked_text, clean_text, is_clean
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,31 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
         not isinstance(person, dict)
         or not isinstance(person.get("external_id"), str)
         or not person["external_id"]
+        or not is_clean(person["external_id"])
     ):
-        raise ValueError('"customer" must be an object with a non-empty string "external_id"')
+        raise ValueError(
+            '"customer" must be an object with a non-empty string "external_id" without control characters'
+        )
+    name = person.get("name") or ""
+    if not isinstance(name, str):
+        raise ValueError("customer.name must be a string")
+    name = checked_text(name, limit=NAME_MAX_CHARS, what="customer.name")
     messages = record.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError('"messages" must be a non-empty list')
+    texts = []
     for n, m in enumerate(messages, 1):
         if not isinstance(m, dict) or m.get("role") not in _IMPORT_ROLES:
             raise ValueError(f"message {n}: role must be one of customer, ai, agent")
-        if not isinstance(m.get("text"), str) or not m["text"].strip():
+        if not isinstance(m.get("text"), str):
             raise ValueError(f"message {n}: text must be a non-empty string")
+        texts.append(checked_text(m["text"], limit=TRANSCRIPT_MESSAGE_MAX_CHARS, what=f"message {n}: text"))
+        if not texts[-1]:
+            raise ValueError(
+                f"message {n}: text must be a non-empty string (control characters do not count)"
+            )
+        if not is_clean(str(m.get("external_id") or "")):
+            raise ValueError(f"message {n}: external_id must not contain control characters")
     channel = record.get("channel") or Conversation.Channel.IMPORT
     if channel not in Conversation.Channel.values:
         raise ValueError(f"channel must be one of {', '.join(Conversation.Channel.values)}")
@@ -62,6 +78,8 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
     identities = []
     for key in ("email", "phone"):
         if person.get(key):
+            if not is_clean(str(person[key])):
+                raise ValueError(f"customer.{key} must not contain control characters")
             identities.append((key, normalize_address(key, str(person[key]))))
     external_id = person["external_id"][:200]
     conversation_key = "import:" + hashlib.sha256(line.strip().encode()).hexdigest()[:32]
@@ -69,12 +87,12 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
     with transaction.atomic():
         customer = Customer.objects.filter(external_id=external_id).first()
         if customer is None and identities:
-            customer = resolve_customer(identities=identities, display_name=person.get("name") or "")
+            customer = resolve_customer(identities=identities, display_name=name)
             if not customer.external_id:
                 customer.external_id = external_id
                 customer.save(update_fields=["external_id", "updated_at"])
         if customer is None:
-            customer = Customer.objects.create(external_id=external_id, display_name=person.get("name") or "")
+            customer = Customer.objects.create(external_id=external_id, display_name=name)
         for channel, address in identities:
             # Link identities that are still free; one owned by someone else stays theirs (merge in admin).
             Identity.objects.get_or_create(channel=channel, address=address, defaults={"customer": customer})
@@ -95,11 +113,11 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
         )
         new_messages = []
         at = started
-        for n, m in enumerate(messages, 1):
+        for n, (m, text) in enumerate(zip(messages, texts, strict=True), 1):
             message_id = str(m.get("external_id") or n)[:200]
             at = _parse_time(m.get("at"), f"message {n} at") or started + timedelta(seconds=n)
             if m.get("speaker"):
-                speakers[message_id] = str(m["speaker"])[:100]
+                speakers[message_id] = clean_text(str(m["speaker"]))[:100]
             if message_id in existing:
                 continue
             existing.add(message_id)
@@ -107,7 +125,7 @@ def import_transcript(*, record: dict, line: str) -> ImportedTranscript:
                 Message(
                     conversation=conversation,
                     role=m["role"],
-                    text=m["text"],
+                    text=text,
                     external_id=message_id,
                     created_at=at,
                 )

@@ -20,6 +20,7 @@ from conversations.identity import normalize_phone
 from conversations.models import Conversation, Delivery, Identity, Message, TwilioMessage
 from conversations.services import Inbound
 from infra import metrics
+from infra.text import SMS_MAX_CHARS, cut_text
 
 from .. import pipeline, runtime
 from . import selectors
@@ -97,7 +98,9 @@ def receive_sms(
 
     Raises InvalidAddress when `from_number` is not a phone number that can be answered.
     """
-    text = body.strip()
+    # Never refused: a 4xx/5xx makes Twilio retry the same body, and the message would never be stored.
+    body = cut_text(body, limit=SMS_MAX_CHARS)
+    text = body
     if num_media:
         note = f"[{num_media} attachment{'s' if num_media > 1 else ''} not shown]"
         text = f"{text}\n{note}" if text else note

@@ -19,6 +19,7 @@ from conversations.services import Inbound
 from handoff import selectors as handoff_selectors
 from infra import metrics
 from infra.groups import conversation_group
+from infra.text import MESSAGE_MAX_CHARS, cut_text, is_clean
 from memory import selectors as memory_selectors
 
 from .. import pipeline, runtime
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 KEYPAD_DIGITS = set("0123456789*")
 MAX_KEYPAD_DIGITS = 32
+CALL_SID_MAX_CHARS = 64  # Twilio's are 34
 
 
 @dataclass
@@ -77,7 +79,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             content = json.loads(text_data or "")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             logger.warning("voice relay: ignoring a frame that is not JSON")
             return
         if not isinstance(content, dict):
@@ -104,6 +106,8 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
 
     async def on_setup(self, content: dict) -> None:
         call_sid = str(content.get("callSid") or "")
+        if not is_clean(call_sid) or len(call_sid) > CALL_SID_MAX_CHARS:
+            call_sid = ""  # not a CallSid Twilio would send: refused below like a missing one
         if self.call is not None:
             logger.warning("voice relay: repeated setup on call %s ignored", self._call_sid())
             return
@@ -136,13 +140,16 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     async def on_prompt(self, content: dict) -> None:
         if content.get("last") is False:
             return  # a partial transcript: the caller is still speaking
-        text = str(content.get("voicePrompt") or "").strip()[: settings.CHAT_MESSAGE_MAX_CHARS]
+        # A caller cannot be told their words were too long: keep them, cut, rather than refuse.
+        text = cut_text(str(content.get("voicePrompt") or ""), limit=MESSAGE_MAX_CHARS)
         if text:
             await self.customer_says(text)
 
     async def on_interrupt(self, content: dict) -> None:
         metrics.VOICE_INTERRUPTS.inc()
-        await self._stop_turn(heard=str(content.get("utteranceUntilInterrupt") or ""))
+        await self._stop_turn(
+            heard=cut_text(str(content.get("utteranceUntilInterrupt") or ""), limit=MESSAGE_MAX_CHARS)
+        )
 
     async def on_dtmf(self, content: dict) -> None:
         digit = str(content.get("digit") or "")

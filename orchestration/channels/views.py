@@ -10,19 +10,27 @@ from django.views.decorators.http import require_POST
 from conversations.identity import InvalidAddress
 from handoff.models import Handoff
 from handoff.wording import person_coming
+from infra.text import clean_text
 
 from . import sms, twiml, voice
 from .twilio_security import twilio_webhook
 
 logger = logging.getLogger(__name__)
 
+FIELD_MAX_CHARS = 64  # SIDs (34 characters), numbers, statuses: the longest column that holds one
+
 
 def _twiml(document: str) -> HttpResponse:
     return HttpResponse(document, content_type="text/xml")
 
 
+def _field(request: HttpRequest, name: str, limit: int = FIELD_MAX_CHARS) -> str:
+    """A form field as it may be stored: cleaned and cut (Twilio's own fields are short; longer is not theirs)."""
+    return clean_text(request.POST.get(name, "")).strip()[:limit]
+
+
 def _required(request: HttpRequest, *names: str) -> dict[str, str] | HttpResponse:
-    values = {name: request.POST.get(name, "").strip() for name in names}
+    values = {name: _field(request, name) for name in names}
     missing = [name for name, value in values.items() if not value]
     if missing:
         return HttpResponseBadRequest(f"missing {', '.join(missing)}", content_type="text/plain")
@@ -36,7 +44,7 @@ def voice_incoming(request: HttpRequest) -> HttpResponse:
     fields = _required(request, "CallSid")
     if isinstance(fields, HttpResponse):
         return fields
-    call = voice.open_call(call_sid=fields["CallSid"], from_number=request.POST.get("From", ""))
+    call = voice.open_call(call_sid=fields["CallSid"], from_number=_field(request, "From"))
     use_case = call.conversation.use_case
     return _twiml(
         twiml.connect_to_relay(
@@ -51,7 +59,7 @@ def voice_incoming(request: HttpRequest) -> HttpResponse:
 @twilio_webhook
 def voice_handoff(request: HttpRequest) -> HttpResponse:
     """The `<Connect action>`: route the caller to a person when the relay handed off (or failed), else hang up."""
-    call_sid = request.POST.get("CallSid", "").strip()
+    call_sid = _field(request, "CallSid")
     raw = request.POST.get("HandoffData", "")
     if raw:
         try:
@@ -63,7 +71,7 @@ def voice_handoff(request: HttpRequest) -> HttpResponse:
     elif request.POST.get("SessionStatus") == "failed" or request.POST.get("ErrorCode"):
         # The relay broke mid-call: a person takes the caller rather than hanging up on them.
         reason = Handoff.Reason.LLM_FAILURE
-        detail = f"ConversationRelay failed: {request.POST.get('ErrorCode', '')} {request.POST.get('ErrorMessage', '')}"
+        detail = f"ConversationRelay failed: {_field(request, 'ErrorCode')} {_field(request, 'ErrorMessage', 1000)}"
     else:
         return _twiml(twiml.hang_up())
     if call_sid:  # without it the caller still reaches a person, the desk just has no packet
@@ -83,10 +91,10 @@ def sms_incoming(request: HttpRequest) -> HttpResponse:
     except ValueError:
         num_media = 0
     try:
-        sms.receive_sms(
+        sms.receive_sms(  # cleans the Body itself: it must store whatever the body holds
             message_sid=fields["MessageSid"],
             from_number=fields["From"],
-            to_number=request.POST.get("To", "").strip(),
+            to_number=_field(request, "To", 32),
             body=request.POST.get("Body", ""),
             num_media=num_media,
         )
@@ -105,7 +113,7 @@ def sms_status(request: HttpRequest) -> HttpResponse:
     sms.record_sms_status(
         message_sid=fields["MessageSid"],
         status=fields["MessageStatus"],
-        error_code=request.POST.get("ErrorCode", ""),
-        error_message=request.POST.get("ErrorMessage", ""),
+        error_code=_field(request, "ErrorCode", 16),
+        error_message=_field(request, "ErrorMessage", 1000),
     )
     return HttpResponse(status=204)

@@ -18,7 +18,13 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, **options):
         if not file.is_file():
             raise CommandError(f"{file} is not a file")
-        lines = file.read_text(encoding="utf-8").splitlines()
+        try:
+            content = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{file} is not UTF-8 text: {exc}") from None
+        # JSON Lines ends lines with \n only: splitlines() would also cut at U+2028, U+0085 and
+        # others that JSON allows inside a string, and reject a valid line as two broken ones.
+        lines = content.removesuffix("\n").split("\n") if content else []
         imported = added = skipped = 0
         errors: list[str] = []
         for number, line in enumerate(
@@ -29,7 +35,7 @@ class Command(BaseCommand):
             try:
                 record = json.loads(line)
                 result = services.import_transcript(record=record, line=line)
-            except (json.JSONDecodeError, ValueError) as exc:
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
                 errors.append(f"line {number}: {exc}")
                 continue
             # Extraction is idempotent: a re-import finds every message already extracted.
