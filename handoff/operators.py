@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from conversations.actions import claims
 from conversations.actions.models import ActionInvocation
 from conversations.actions.selectors import ActionRecord, actions_taken
 from conversations.llm import LLMError, provider_for
@@ -225,12 +226,6 @@ def run_generative(operator: Operator, view: MessageView) -> list[Finding]:
 
 # --- policy (the AI's own messages) ---------------------------------------------------------------
 
-_CLAIM = re.compile(
-    r"\b(?:I|we)(?:'ve| have)?\s+(?:just\s+|now\s+|already\s+)?"
-    r"(cancell?ed|refunded|processed|updated|changed|returned|exchanged|issued|submitted|placed|credited)\b",
-    re.I,
-)
-
 
 def action_failed(record: ActionRecord) -> bool:
     """The action ran and failed: an error, or the backend rejected a change.
@@ -243,44 +238,23 @@ def action_failed(record: ActionRecord) -> bool:
     return record["status"] == ActionInvocation.Status.FAILED
 
 
-def action_succeeded(record: ActionRecord) -> bool:
-    """The action ran and did what it says."""
-    return record["status"] == ActionInvocation.Status.SUCCEEDED
-
-
-# What an action's name contains when it does what the AI claims ("cancelled" ↔ cancel_pending_order).
-_CLAIM_STEMS = {
-    "cancelled": ("cancel",),
-    "canceled": ("cancel",),
-    "refunded": ("refund", "return", "cancel"),
-    "returned": ("return",),
-    "exchanged": ("exchange",),
-    "updated": ("update", "modify", "change"),
-    "changed": ("update", "modify", "change"),
-    "credited": ("refund", "credit", "gift"),
-}
-
-
-def claim_is_logged(verb: str, actions: list[ActionRecord]) -> bool:
-    """True when a succeeded action backs the claimed verb (any success, for a verb of no known action)."""
-    succeeded = [a["action"].lower() for a in actions if action_succeeded(a)]
-    stems = _CLAIM_STEMS.get(verb.lower())
-    if not stems:
-        return bool(succeeded)
-    return any(any(s in name for s in stems) for name in succeeded)
-
-
 def run_policy(operator: Operator, view: MessageView) -> list[Finding]:
     config = operator.config
     check = config.get("check")
     if check == "claimed_action":
-        actions = None
-        for claim in _CLAIM.finditer(view.text):
-            if actions is None:
-                actions = actions_taken(view.conversation_id) if view.conversation_id else []
-            if not claim_is_logged(claim.group(1), actions):
-                return [Finding(operator, operator.label, 1.0, (claim.span(),), claim.group(0))]
-        return []
+        if not claims.claims_in(view.text):
+            return []  # most replies claim nothing: no audit log read
+        actions = actions_taken(view.conversation_id) if view.conversation_id else []
+        unbacked = claims.unbacked_claim(view.text, actions)
+        if unbacked is None:
+            return []
+        attempt = unbacked.attempt
+        extra = {
+            "check": "claim_not_backed",
+            "attempt": {"action": attempt["action"], "status": attempt["status"]} if attempt else None,
+            "corrected": claims.CORRECTION in view.text,
+        }
+        return [Finding(operator, operator.label, 1.0, (unbacked.claim.span,), unbacked.claim.words, extra)]
     if check == "disclosure":
         if config.get("scope", "first_ai_message") == "first_ai_message" and view.ai_messages_before:
             return []

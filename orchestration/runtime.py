@@ -16,6 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from conversations import services
+from conversations.actions import claims
 from conversations.actions import selectors as action_selectors
 from conversations.actions import services as action_services
 from conversations.actions.account import account_section
@@ -199,6 +200,9 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     usage = event
             handoff_call = next((c for c in calls if c.name == HANDOFF_TOOL), None)
             if handoff_call:
+                for piece in await _correction(conversation_id, text):
+                    text += piece
+                    yield TurnToken(message_id, piece)
                 if text:
                     yield TurnMessage(
                         await _store_ai_text(
@@ -254,6 +258,9 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         logger.warning("conversation %s: LLM failure: %s", conversation_id, exc)
         metrics.LLM_ERRORS.labels(provider=provider_name).inc()
         metrics.TURNS.labels(outcome="llm_failure").inc()
+        for piece in await _correction(conversation_id, text):
+            text += piece
+            yield TurnToken(message_id, piece)
         if text:
             yield TurnMessage(
                 await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage)
@@ -261,12 +268,12 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
+    for piece in await _correction(conversation_id, text):
+        text += piece
+        yield TurnToken(message_id, piece)
     if confirmation and confirmation.lower() not in text.lower():
         # The customer must see the exact change they are saying yes to, whatever the LLM wrote.
-        pieces = _words(f"To confirm: {confirmation}. {CONFIRM_QUESTION}")
-        if text and not text[-1].isspace():
-            pieces[0] = " " + pieces[0]
-        for piece in pieces:
+        for piece in _said_after(text, f"To confirm: {confirmation}. {CONFIRM_QUESTION}"):
             text += piece
             yield TurnToken(message_id, piece)
     yield TurnMessage(await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage))
@@ -275,6 +282,36 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
 
 def _words(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
+
+
+def _said_after(text: str, sentence: str) -> list[str]:
+    """`sentence` as further tokens of a reply that holds `text` so far."""
+    pieces = _words(sentence)
+    if text and not text[-1].isspace():
+        pieces[0] = " " + pieces[0]
+    return pieces
+
+
+async def _correction(conversation_id: uuid.UUID, text: str) -> list[str]:
+    """Tokens that set right a claim of the reply the audit log does not back (none when all is backed).
+
+    Checked when the turn's text is complete, not held back as it streams: the claim may come before
+    the tool call it is about (a response's text streams ahead of its tool calls), a hold would delay
+    every confirmation question too, and words already spoken on a call cannot be taken back anyway.
+    So the claim stands in the reply, followed by its correction, and the stored message is both.
+    """
+    if not claims.claims_in(text):
+        return []  # the usual reply: no database read at the end of the turn
+    records = await database_sync_to_async(action_selectors.actions_taken)(conversation_id)
+    unbacked = claims.unbacked_claim(text, records)
+    if unbacked is None:
+        return []
+    logger.warning(
+        "conversation %s: AI claimed %r without a backing action; corrected",
+        conversation_id,
+        unbacked.claim.words,
+    )
+    return _said_after(text, claims.correction(unbacked))
 
 
 async def _action_failure(

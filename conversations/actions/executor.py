@@ -336,18 +336,22 @@ async def run_tool_call(
             and is_affirmative(latest.text)
         )
         if not said_yes:
-            if pending is None:
-                await db(services.record_invocation)(
-                    conversation_id=conversation_id,
-                    action=action,
-                    action_name=name,
-                    arguments=arguments,
-                    status=ActionInvocation.Status.AWAITING_CONFIRMATION,
-                    call_id=call_id,
-                    summary=summary,
-                    verified_user_id=user_id or "",
-                )
-            metrics_count("awaiting_confirmation")
+            # A repeat while the same change waits is audited on its own row, never as a second pending
+            # change: one yes confirms one change.
+            await db(services.record_invocation)(
+                conversation_id=conversation_id,
+                action=action,
+                action_name=name,
+                arguments=arguments,
+                status=ActionInvocation.Status.AWAITING_CONFIRMATION
+                if pending is None
+                else ActionInvocation.Status.REFUSED,
+                call_id=call_id,
+                summary=summary,
+                error="" if pending is None else "repeated: the same change is already waiting for a yes",
+                verified_user_id=user_id or "",
+            )
+            metrics_count("awaiting_confirmation" if pending is None else "refused")
             return ToolOutcome(
                 {
                     "status": "confirmation_required",
@@ -359,9 +363,7 @@ async def run_tool_call(
                 confirmation=summary,
             )
         if not await db(services.confirm_invocation)(invocation_id=pending.pk, message=latest):
-            return ToolOutcome(
-                {"status": "refused", "code": "already_handled", "error": "this change was handled"}
-            )
+            return await refuse("already_handled", "this change was handled")
         invocation_id = pending.pk
         summary = pending.summary or summary  # what the customer said yes to
 

@@ -179,6 +179,7 @@ class ActionRecord(TypedDict):
     confirmed_by_message_id: str | None
     confirmed_by_text: str | None
     at: str
+    settled_at: str  # when the status was last set: a change confirmed later settles after its repeats
 
 
 def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
@@ -198,6 +199,7 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
             confirmed_by_message_id=str(i.confirmed_by_id) if i.confirmed_by_id else None,
             confirmed_by_text=i.confirmed_by.text if i.confirmed_by else None,
             at=i.created_at.isoformat(),
+            settled_at=i.updated_at.isoformat(),
         )
         for i in ActionInvocation.objects.filter(conversation_id=conversation_id)
         .select_related("confirmed_by", "action")

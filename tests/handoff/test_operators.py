@@ -10,6 +10,7 @@ from handoff.operators import MessageView, run_operator
 from infra.entities import luhn_valid
 
 pytestmark = pytest.mark.django_db
+CLAIMED = "action-claimed-not-logged"
 
 
 def findings(slug: str, text: str, *, earlier: tuple[str, ...] = (), role: str = "customer", **view) -> list:
@@ -255,3 +256,70 @@ def test_an_action_that_did_not_run_does_not_back_a_claim(status):
     audited(conversation, "cancel_pending_order", status)
     view = {"role": "ai", "conversation_id": conversation.id}
     assert findings("action-claimed-not-logged", "I've cancelled order #W123.", **view)
+
+
+def attempted(conversation: Conversation, action: str, status: str, error: str = "") -> ActionInvocation:
+    """A consequential call as the executor audits it (the action's own row, so it changes something)."""
+    from conversations.actions.models import Action
+
+    row, _ = Action.objects.get_or_create(
+        name=action, defaults={"description": action, "requires_confirmation": True, "url_template": "/x"}
+    )
+    return ActionInvocation.objects.create(
+        conversation=conversation, action=row, action_name=action, status=status, error=error
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "error", "text"),
+    [
+        ("cancel_pending_order", "refused", "not_your_order: not theirs", "Done, the order is cancelled."),
+        ("modify_pending_order_address", "refused", "not_your_order: x", "Done, the address is updated."),
+        ("modify_user_address", "awaiting_confirmation", "", "Your address has been changed."),
+        ("cancel_pending_order", "rejected", "not pending", "All set! Your refund is on its way."),
+        ("return_delivered_order_items", "failed", "HTTP 502", "Your return has been submitted."),
+        ("exchange_delivered_order_items", "refused", "repeated: waiting", "The replacement is on its way."),
+    ],
+)
+def test_claims_of_a_change_the_audit_log_shows_was_not_made_are_a_policy_breach(action, status, error, text):
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    attempted(conversation, action, status, error)
+    (found,) = findings(CLAIMED, text, role="ai", conversation_id=conversation.id)
+    assert found.label == "policy_breach" and found.extra["check"] == "claim_not_backed"
+    assert found.extra["attempt"] == {"action": action, "status": status}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can cancel it once you say yes.",
+        "It was not changed.",
+        "Nothing was changed, the order is still pending.",
+        "Would you like me to cancel order #W1234567?",
+        "Once you say yes, the order will be cancelled.",
+        "If it's cancelled, the refund goes back to your gift card.",
+        "Your order #W7654321 was cancelled last week.",  # a status read of another order
+        "Correction: that change was not made — it is waiting for your yes.",
+    ],
+)
+def test_honest_replies_about_a_change_still_waiting_are_not_a_breach(text):
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    attempted(conversation, "cancel_pending_order", "awaiting_confirmation")
+    ActionInvocation.objects.filter(conversation=conversation).update(arguments={"order_id": "#W1234567"})
+    assert findings(CLAIMED, text, role="ai", conversation_id=conversation.id) == []
+
+
+def test_a_claim_is_judged_by_the_latest_attempt_at_that_change():
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    view = {"role": "ai", "conversation_id": conversation.id}
+    attempted(conversation, "cancel_pending_order", "succeeded")
+    assert findings(CLAIMED, "Your order is cancelled.", **view) == []
+    attempted(conversation, "cancel_pending_order", "refused", "not_your_order: not theirs")
+    assert findings(CLAIMED, "Your order is cancelled.", **view), "an earlier success backs no later attempt"
+
+
+def test_refunds_that_follow_a_cancellation_are_backed_by_it():
+    conversation = Conversation.objects.create(customer=Customer.objects.create(), channel="webchat")
+    attempted(conversation, "cancel_pending_order", "succeeded")
+    text = "Done: the order is cancelled and I've credited the refund back to your gift card."
+    assert findings(CLAIMED, text, role="ai", conversation_id=conversation.id) == []

@@ -152,7 +152,14 @@ async def test_ai_claiming_an_action_it_did_not_take_is_flagged(openai_use_case,
     assert flag["rule"] == "AI broke policy"
     assert await chat.receive_nothing(timeout=0.3)
     message = await database_sync_to_async(Message.objects.get)(id=uuid.UUID(frames[-1]["message_id"]))
-    assert message.text == "Done! I've cancelled your order #W2611340."
+    # Nothing was attempted: the claim is set right in the same reply, stored as the customer saw it.
+    assert (
+        message.text
+        == frames[-1]["text"]
+        == (
+            "Done! I've cancelled your order #W2611340. Correction: that change was not made — nothing was changed."
+        )
+    )
     await chat.disconnect()
 
 
