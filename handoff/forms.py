@@ -3,7 +3,6 @@
 from django import forms
 
 from conversations.models import Conversation
-
 from infra.text import DISPOSITION_MAX_CHARS, MESSAGE_MAX_CHARS, NOTE_MAX_CHARS, clean_text
 
 from . import selectors
