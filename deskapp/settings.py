@@ -132,6 +132,10 @@ BATON_WAITING_CHECK_SECONDS = float(os.environ.get("BATON_WAITING_CHECK_SECONDS"
 # How often the outbox sends again the messages whose first send did not finish (conversations/delivery.py).
 BATON_DELIVERY_RETRY_SECONDS = float(os.environ.get("BATON_DELIVERY_RETRY_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE = {
+    "conversations-answer-waiting-texts": {
+        "task": "conversations.answer_waiting_texts",
+        "schedule": BATON_DELIVERY_RETRY_SECONDS * 2,
+    },
     "conversations-retry-due-deliveries": {
         "task": "conversations.retry_due_deliveries",
         "schedule": BATON_DELIVERY_RETRY_SECONDS,

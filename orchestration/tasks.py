@@ -25,6 +25,11 @@ def send_sms_reply(message_id: str) -> None:
     sms.send_reply_by_sms(message_id=uuid.UUID(message_id))
 
 
+@shared_task(name="conversations.answer_waiting_texts", ignore_result=True)
+def answer_waiting_texts() -> None:
+    sms.answer_waiting_texts()
+
+
 @shared_task(name="conversations.retry_due_deliveries", ignore_result=True)
 def retry_due_deliveries() -> None:
     delivery.retry_due_deliveries()

@@ -46,7 +46,7 @@ PROPERTY = hypothesis_settings(
 _AWKWARD = st.sampled_from(["\x00", "\r", "\n", "\t", "\x07", "\x1b", "\x7f", "\x85", "\u2028", " "])
 _SURROGATES = st.sampled_from(["\ud800", "\udfff", "\udc00"])
 # Form posts (SMS, the desk) carry UTF-8, which cannot hold a lone surrogate; JSON can ("\ud800").
-_FORM_CHARACTERS = st.one_of(st.characters(), _AWKWARD)
+_FORM_CHARACTERS = st.one_of(st.characters(codec="utf-8"), _AWKWARD)
 _JSON_CHARACTERS = st.one_of(st.characters(exclude_categories=()), _AWKWARD, _SURROGATES)
 
 

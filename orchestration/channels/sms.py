@@ -2,12 +2,15 @@
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import redis
+import redis.lock
 import requests
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -30,7 +33,11 @@ from .twilio_security import public_url
 logger = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/twilio/sms/status"
-TURN_LOCK_SECONDS = 120
+# Longer than a slow turn (the LLM's timeout and its tools), short enough that a lock left by a
+# killed worker does not hold a conversation's texts back for long.
+TURN_LOCK_SECONDS = 60
+# A text still unanswered this long after it arrived has lost its turn (a slow turn takes a few seconds).
+UNANSWERED_AFTER_SECONDS = 30
 
 # Twilio joins the segments of one message body up to 1,600 characters (UTF-16 code units, to be safe).
 MAX_BODY = 1600
@@ -107,6 +114,9 @@ def receive_sms(
     with transaction.atomic():
         seen = TwilioMessage.objects.select_related("message", "conversation").filter(sid=message_sid).first()
         if seen:
+            if _still_unanswered(seen.conversation):
+                # Twilio retried because our first answer could not be queued (Redis was down).
+                _queue_answer(seen.conversation.id)
             return SmsReceived(message=seen.message, conversation=seen.conversation, created=False)
         accepted = pipeline.accept_customer_message(
             Inbound(
@@ -133,11 +143,24 @@ def receive_sms(
             except IntegrityError:
                 pass  # the same MessageSid is being stored by a concurrent retry
         if accepted.created and accepted.ai_should_reply:
-            from ..tasks import answer_sms  # the tasks module imports this one
-
-            conversation_id = str(accepted.conversation.id)
-            transaction.on_commit(lambda: answer_sms.delay(conversation_id))
+            _queue_answer(accepted.conversation.id)
     return SmsReceived(message=accepted.message, conversation=accepted.conversation, created=accepted.created)
+
+
+def _still_unanswered(conversation: Conversation) -> bool:
+    return (
+        conversation.status == Conversation.Status.OPEN
+        and conversation.handler == Conversation.Handler.AI
+        and selectors.awaits_answer(conversation_id=conversation.id)
+    )
+
+
+def _queue_answer(conversation_id: uuid.UUID) -> None:
+    """Queue the AI turn after commit. The text is stored whatever happens: when the broker is down
+    the webhook still answers 200, and `answer_waiting_texts` (or Twilio's retry) queues it later."""
+    from ..tasks import answer_sms  # the tasks module imports this one
+
+    transaction.on_commit(lambda: answer_sms.delay(str(conversation_id)), robust=True)
 
 
 async def _turn_messages(conversation_id: uuid.UUID) -> list[uuid.UUID]:
@@ -148,6 +171,10 @@ async def _turn_messages(conversation_id: uuid.UUID) -> list[uuid.UUID]:
     ]
 
 
+class TurnBusy(Exception):
+    """Another turn of the conversation held the lock too long; the waiting-texts sweep answers later."""
+
+
 @contextmanager
 def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
     # Two texts in quick succession run as two tasks, maybe on two workers: one turn at a time.
@@ -155,13 +182,32 @@ def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
         yield  # embedded mode: tasks run in-process, there is no other worker
         return
     client = redis.Redis.from_url(settings.REDIS_URL)
+    lock = client.lock(f"baton:sms-turn:{conversation_id}", timeout=TURN_LOCK_SECONDS)
     try:
-        with client.lock(
-            f"baton:sms-turn:{conversation_id}", timeout=TURN_LOCK_SECONDS, blocking_timeout=TURN_LOCK_SECONDS
-        ):
+        if not lock.acquire(blocking_timeout=TURN_LOCK_SECONDS):
+            raise TurnBusy(f"conversation {conversation_id} has had a turn running for {TURN_LOCK_SECONDS} s")
+        try:
             yield
+        finally:
+            _release(lock)
     finally:
         client.close()
+
+
+def _release(lock: redis.lock.Lock) -> None:
+    # A lock left behind (Redis restarting as the turn ended) would hold the next texts back until
+    # it expires: try again for a few seconds while Redis comes back.
+    for attempt in range(10):
+        try:
+            lock.release()
+            return
+        except redis.exceptions.LockError:
+            return  # expired already, or taken over: nothing of ours is left
+        except redis.exceptions.ConnectionError:
+            if attempt == 9:
+                logger.warning("could not release %s; it expires in %s s", lock.name, TURN_LOCK_SECONDS)
+                return
+            time.sleep(0.5)
 
 
 def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
@@ -171,10 +217,40 @@ def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
     outbox. Idempotent: when the latest message already has an answer (an earlier turn covered it,
     or the task is redelivered) nothing runs.
     """
-    with _one_turn_at_a_time(conversation_id):
-        if not selectors.awaits_answer(conversation_id=conversation_id):
-            return []
-        return async_to_sync(_turn_messages)(conversation_id)
+    try:
+        with _one_turn_at_a_time(conversation_id):
+            if not selectors.awaits_answer(conversation_id=conversation_id):
+                return []
+            return async_to_sync(_turn_messages)(conversation_id)
+    except TurnBusy as exc:
+        logger.warning("%s; the latest text is answered by the next sweep", exc)
+        return []
+
+
+def answer_waiting_texts(*, now: datetime | None = None) -> int:
+    """Queue the AI's answer again for texts left unanswered: the task was lost (a worker killed mid-turn,
+    whose task Redis hands back only after an hour, or Redis restarted before a worker took it).
+
+    Runs periodically. Idempotent with the task itself: `answer_sms` answers a text once.
+    """
+    now = now or timezone.now()
+    candidates = Conversation.objects.filter(
+        channel=Conversation.Channel.SMS,
+        status=Conversation.Status.OPEN,
+        handler=Conversation.Handler.AI,
+        last_message_at__lt=now - timedelta(seconds=UNANSWERED_AFTER_SECONDS),
+        last_message_at__gte=now - timedelta(hours=1),
+    ).values_list("id", flat=True)
+    from ..tasks import answer_sms as answer_sms_task  # the tasks module imports this one
+
+    queued = 0
+    for conversation_id in candidates:
+        if selectors.awaits_answer(conversation_id=conversation_id):
+            answer_sms_task.delay(str(conversation_id))
+            queued += 1
+    if queued:
+        logger.warning("%s texts had no answer: their AI turns are queued again", queued)
+    return queued
 
 
 def deliver_by_sms(pending: Delivery) -> None:

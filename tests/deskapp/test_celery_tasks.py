@@ -4,6 +4,7 @@ from deskapp.celery import app
 
 # Each name is what the task was registered as when it was first queued; moving code never changes it.
 STABLE_TASK_NAMES = {
+    "conversations.answer_waiting_texts",
     "conversations.retry_due_deliveries",
     "conversations.tasks.answer_sms",
     "conversations.tasks.send_sms_reply",

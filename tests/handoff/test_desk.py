@@ -134,7 +134,10 @@ class TestDeskActions:
         [
             ({}, "pick an outcome"),
             ({"outcome": "bogus"}, "pick an outcome from the list"),
-            ({"outcome": "resolved", "disposition": "x" * 201}, "the closing note is limited to 200 characters"),
+            (
+                {"outcome": "resolved", "disposition": "x" * 201},
+                "the closing note is limited to 200 characters",
+            ),
         ],
     )
     def test_resolve_with_a_bad_form_answers_400_saying_what_to_fix(self, offline_use_case, form, problem):

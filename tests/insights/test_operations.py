@@ -20,6 +20,7 @@ def test_beat_schedules_registered_tasks():
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {
+        "conversations.answer_waiting_texts",
         "conversations.retry_due_deliveries",
         "insights.tasks.evaluate_alerts",
         "insights.tasks.close_idle_conversations",

@@ -275,3 +275,17 @@ def test_reply_goes_from_the_configured_number_when_the_webhook_names_none(
     params = {k: v for k, v in sms_params("SM" + "cd" * 16, "Is shipping free?").items() if k != "To"}
     assert twilio_post("/twilio/sms/incoming", params).status_code == 200
     assert fake_twilio.sent[0]["From"] == "+18885550999"
+
+
+def test_a_text_whose_turn_was_lost_is_answered_by_the_sweep(offline_use_case, fake_twilio, monkeypatch):
+    from orchestration import tasks
+
+    monkeypatch.setattr(tasks.answer_sms, "delay", lambda *args: None)  # a worker killed mid-turn
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "ef" * 16, "Is shipping free?"))
+    assert fake_twilio.sent == []
+    monkeypatch.undo()
+    assert sms.answer_waiting_texts(now=timezone.now()) == 0, "a turn may still be running"
+    later = timezone.now() + timedelta(seconds=sms.UNANSWERED_AFTER_SECONDS + 1)
+    assert sms.answer_waiting_texts(now=later) == 1
+    assert len(fake_twilio.sent) == 1 and "free" in fake_twilio.sent[0]["Body"].lower()
+    assert sms.answer_waiting_texts(now=later) == 0, "an answered text is not answered again"
