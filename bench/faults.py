@@ -50,6 +50,7 @@ WEB_CUSTOMERS = int(os.environ.get("BENCH_WEB", "6"))
 SMS_CUSTOMERS = int(os.environ.get("BENCH_SMS", "6"))
 THINK_SECONDS = (1.0, 2.5)  # between an answer and the customer's next message
 REPLY_WAIT = 15.0  # a customer waits this long for an answer before writing again
+ANSWER_WITHIN = REPLY_WAIT  # an answer after that, or only to a later message, leaves this one unanswered
 BASELINE_SECONDS = 8.0
 DOWN_SECONDS = 3.0  # Redis and PostgreSQL stay down this long
 SETTLE_SECONDS = 4.0  # traffic between a recovery and the next fault
@@ -469,7 +470,12 @@ async def after_fault(run: Run, http, phase: str, since: float) -> None:
     run.recovery[phase] = seconds
     status, body = await asyncio.to_thread(run.baton.healthz, 2)
     shown = f"{seconds:.1f} s" if seconds is not None else f"not within {RECOVERY_CAP:.0f} s"
-    progress(run, f"{phase}: recovered {shown}; /healthz {status} {body.strip()[:120]}")
+    workers = [w.pid for w in run.baton.worker_processes()]
+    progress(
+        run, f"{phase}: recovered {shown}; /healthz {status} {body.strip()[:120]}; worker pids {workers}"
+    )
+    if not workers and phase != WORKER:
+        run.notes.append(f"{phase}: no Celery worker process is running afterwards (it exited)")
     await settle(run, time.monotonic())
 
 
@@ -610,7 +616,9 @@ def count(run: Run, view: dict) -> tuple[dict[str, Counts], dict]:
     replies_by_conversation: dict[uuid.UUID, list[dict]] = defaultdict(list)
     for reply in view["replies"]:
         replies_by_conversation[reply["conversation_id"]].append(reply)
-    handed_off = {h["conversation_id"] for h in view["handoffs"]}
+    handoffs_by_conversation: dict[uuid.UUID, list] = defaultdict(list)
+    for handoff in view["handoffs"]:
+        handoffs_by_conversation[handoff["conversation_id"]].append(handoff["created_at"])
     details: dict = {
         "lost": [],
         "duplicated": [],
@@ -632,13 +640,18 @@ def count(run: Run, view: dict) -> tuple[dict[str, Counts], dict]:
             counts.duplicated += stored - 1
             details["duplicated"].append((item, stored))
         row = first_stored[key]
-        answered = row["conversation_id"] in handed_off or any(
-            r["created_at"] > row["created_at"] for r in replies_by_conversation[row["conversation_id"]]
-        )
-        if answered:
+        at, conversation_id = row["created_at"], row["conversation_id"]
+        handoffs = handoffs_by_conversation[conversation_id]
+        following = [
+            r["created_at"] for r in replies_by_conversation[conversation_id] if r["created_at"] > at
+        ]
+        first = min([*following, *(h for h in handoffs if h >= at)], default=None)
+        late = (first - at).total_seconds() if first else None
+        # Answered for the customer: within the time they wait; a later message's answer does not count.
+        if any(h < at for h in handoffs) or (late is not None and late <= ANSWER_WITHIN):
             counts.answered += 1
         else:
-            details["unanswered"].append(item)
+            details["unanswered"].append((item, late))
 
     # Replies: web chat by message_id frames, SMS by the bodies the Twilio fake was asked to send.
     web_by_conversation = {uuid.UUID(w.conversation_id): w for w in run.web if w.conversation_id}
@@ -853,7 +866,7 @@ def report(run: Run, view: dict) -> bool:
         "phase",
         "sent",
         "stored",
-        "answered or escalated",
+        f"answered or escalated ≤ {ANSWER_WITHIN:.0f} s",
         "lost",
         "duplicated",
         "replies stored",
@@ -925,7 +938,7 @@ def report(run: Run, view: dict) -> bool:
         ("customer messages lost", total.lost, total.lost == 0),
         ("customer messages duplicated", total.duplicated, total.duplicated == 0),
         (
-            "stored but neither answered nor escalated",
+            f"stored but not answered or escalated within {ANSWER_WITHIN:.0f} s",
             total.stored - total.answered,
             total.stored == total.answered,
         ),
@@ -955,7 +968,11 @@ def report(run: Run, view: dict) -> bool:
     show = {
         "lost": [f"{s.channel} {s.tag} {s.key} ({s.phase})" for s in details["lost"]],
         "duplicated": [f"{s.channel} {s.tag} {s.key} ×{n} ({s.phase})" for s, n in details["duplicated"]],
-        "unanswered": [f"{s.channel} {s.tag} {s.key} ({s.phase}): {s.text!r}" for s in details["unanswered"]],
+        "unanswered": [
+            f"{s.channel} {s.tag} {s.key} ({s.phase}): {s.text!r}, "
+            + (f"first answer after {late:.0f} s" if late is not None else "never answered")
+            for s, late in details["unanswered"]
+        ],
         "undelivered": [
             f"{channel} {who} {r['role']} {r['id']} at {r['created_at']:%H:%M:%S} ({phase_of(run, r['created_at'].timestamp())}): {r['text'][:60]!r}"
             for channel, who, r in details["undelivered"]
