@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,9 +39,13 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeOpenAI:
     """Start with `with FakeOpenAI() as server:`; queue replies with `server.script(...)`."""
 
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self, default: Reply | None = None, respond: Callable[[dict[str, Any]], Reply | None] | None = None
+    ) -> None:
         self.replies: list[Reply] = []
         self.default = default or Reply(text="Hello from the fake model.")
+        # Chooses the reply from the request body (e.g. fail only one conversation's turns); None: the script.
+        self.respond = respond
         self.requests: list[dict[str, Any]] = []
         self.embedding_requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -115,7 +120,7 @@ class FakeOpenAI:
                 with fake._lock:
                     fake.requests.append(body)
                     fake.headers.append(dict(self.headers))
-                reply = fake._next()
+                reply = (fake.respond(body) if fake.respond else None) or fake._next()
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
