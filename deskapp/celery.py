@@ -5,7 +5,7 @@ import signal
 import sys
 
 from celery import Celery
-from celery.signals import task_failure, worker_ready, worker_shutdown
+from celery.signals import task_failure, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings")
 
@@ -25,6 +25,15 @@ def _start_heartbeat(**_) -> None:
     from infra.worker_health import start_heartbeat_thread
 
     _heartbeat_stop, _ = start_heartbeat_thread()
+
+
+@worker_process_init.connect
+def _load_embedding_model(**_) -> None:
+    # Each pool process loads the model before it takes a task: after a restart the first customer's
+    # turn would otherwise wait seconds for it (CELERY_WORKER_PROC_ALIVE_TIMEOUT leaves it the time).
+    from infra.embeddings import warm_up
+
+    warm_up()
 
 
 @worker_shutdown.connect

@@ -117,6 +117,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process loads the embedding model before its first task (deskapp/celery.py): allow for it.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # The worker writes a heartbeat to Redis this often; `/healthz` calls it down past the max age.
