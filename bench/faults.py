@@ -606,7 +606,7 @@ def database_view(run: Run) -> dict:
 
 
 def count(run: Run, view: dict) -> tuple[dict[str, Counts], dict]:
-    from orchestration.channels.sms import split_sms
+    from orchestration.channels.sms import sms_bodies
 
     by_phase: dict[str, Counts] = defaultdict(Counts)
     stored_by_key: Counter[str] = Counter(r["external_id"] for r in view["customer"])
@@ -680,7 +680,7 @@ def count(run: Run, view: dict) -> tuple[dict[str, Counts], dict]:
                 details["duplicate_replies"].append(("webchat", reply, times))
         elif conversation_id in sms_phone:
             phone = sms_phone[conversation_id]
-            parts = split_sms(reply["text"])
+            parts = sms_bodies(reply["text"])
             delivered = True
             for part in parts:
                 expected_sms[(phone, part)] += 1
@@ -698,7 +698,7 @@ def count(run: Run, view: dict) -> tuple[dict[str, Counts], dict]:
                 (
                     r
                     for r in view["replies"]
-                    if sms_phone.get(r["conversation_id"]) == phone and body in split_sms(r["text"])
+                    if sms_phone.get(r["conversation_id"]) == phone and body in sms_bodies(r["text"])
                 ),
                 key=lambda r: r["created_at"],
             )

@@ -12,6 +12,7 @@ notice, inside the call; a call that has ended cannot be spoken to later.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -104,6 +105,16 @@ def mark_sent(*, delivery_id: int) -> None:
     if updated:
         channel = Delivery.objects.filter(id=delivery_id).values_list("channel", flat=True).first()
         metrics.DELIVERIES.labels(channel=channel, outcome="sent").inc()
+
+
+def mark_received(*, message_id: uuid.UUID, channel: str) -> None:
+    """A customer's client took the message (a web chat socket sent it on): the delivery is done."""
+    now = timezone.now()
+    received = Delivery.objects.filter(
+        message_id=message_id, channel=channel, status=Delivery.Status.PENDING
+    ).update(status=Delivery.Status.SENT, sent_at=now, claimed_until=None, updated_at=now)
+    if received:
+        metrics.DELIVERIES.labels(channel=channel, outcome="sent").inc(received)
 
 
 def note_transient_error(*, delivery_id: int, error: str) -> None:

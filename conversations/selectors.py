@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from .models import Conversation, Message, UseCase
+from .models import Conversation, Delivery, Message, UseCase
 
 HISTORY_LIMIT = 40
 
@@ -38,3 +38,16 @@ def message_payload(message: Message) -> dict[str, Any]:
 def history(conversation_id: uuid.UUID, limit: int = HISTORY_LIMIT) -> list[Message]:
     recent = Message.objects.filter(conversation_id=conversation_id).order_by("-created_at")[:limit]
     return list(reversed(list(recent)))
+
+
+def undelivered_messages(*, conversation_id: uuid.UUID, channel: str) -> list[Message]:
+    """The conversation's messages whose delivery on `channel` is still pending, oldest first."""
+    return list(
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            deliveries__channel=channel,
+            deliveries__status=Delivery.Status.PENDING,
+        )
+        .select_related("sender")
+        .order_by("created_at")
+    )

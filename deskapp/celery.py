@@ -5,7 +5,7 @@ import signal
 import sys
 
 from celery import Celery
-from celery.signals import task_failure, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings")
 
@@ -27,10 +27,12 @@ def _start_heartbeat(**_) -> None:
     _heartbeat_stop, _ = start_heartbeat_thread()
 
 
+@worker_init.connect
 @worker_process_init.connect
 def _load_embedding_model(**_) -> None:
-    # Each pool process loads the model before it takes a task: after a restart the first customer's
-    # turn would otherwise wait seconds for it (CELERY_WORKER_PROC_ALIVE_TIMEOUT leaves it the time).
+    # Loaded in the main process before the pool forks, so pool processes start with it (a no-op
+    # there): after a restart the first customer's turn would otherwise wait seconds for it.
+    # CELERY_WORKER_PROC_ALIVE_TIMEOUT leaves a pool process the time should it load its own.
     from infra.embeddings import warm_up
 
     warm_up()

@@ -136,7 +136,7 @@ BATON_DELIVERY_RETRY_SECONDS = float(os.environ.get("BATON_DELIVERY_RETRY_SECOND
 CELERY_BEAT_SCHEDULE = {
     "conversations-answer-waiting-texts": {
         "task": "conversations.answer_waiting_texts",
-        "schedule": BATON_DELIVERY_RETRY_SECONDS * 2,
+        "schedule": BATON_DELIVERY_RETRY_SECONDS,
     },
     "conversations-retry-due-deliveries": {
         "task": "conversations.retry_due_deliveries",

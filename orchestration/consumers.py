@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations import selectors, services
+from conversations import delivery, selectors, services
 from infra import metrics
 from infra.groups import conversation_group
 from infra.text import MESSAGE_MAX_CHARS, TextTooLong, checked_text, is_clean
@@ -67,9 +67,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.group = conversation_group(self.claims.conversation_id)
         self.turn_task: asyncio.Task | None = None
         self.turn_again = False
+        self.forwarded: set[str] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         metrics.WEBSOCKETS.labels(kind="chat").inc()
+        # What was published while the customer was away (or reconnecting) reaches them now.
+        missed = await database_sync_to_async(selectors.undelivered_messages)(
+            conversation_id=self.claims.conversation_id, channel="webchat"
+        )
+        for message in missed:
+            await self.forward_message(selectors.message_payload(message))
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "group"):
@@ -137,15 +144,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def conversation_message_created(self, event: dict) -> None:
         if event["role"] in CUSTOMER_VISIBLE_ROLES:
-            payload = {
-                "type": "message",
-                "message_id": event["message_id"],
-                "role": event["role"],
-                "text": event["text"],
-            }
-            if event["role"] == "agent" and event.get("sender"):
-                payload["agent"] = event["sender"]
-            await self.send_json(payload)
+            await self.forward_message(event)
+
+    async def forward_message(self, event: dict) -> None:
+        """Send a message to the customer once per socket, and record that it reached them."""
+        if event["message_id"] in self.forwarded:
+            return
+        self.forwarded.add(event["message_id"])
+        payload = {
+            "type": "message",
+            "message_id": event["message_id"],
+            "role": event["role"],
+            "text": event["text"],
+        }
+        if event["role"] == "agent" and event.get("sender"):
+            payload["agent"] = event["sender"]
+        await self.send_json(payload)
+        await database_sync_to_async(delivery.mark_received)(
+            message_id=event["message_id"], channel="webchat"
+        )
 
     async def conversation_handoff_changed(self, event: dict) -> None:
         payload = {"type": "handoff", "status": event["status"]}

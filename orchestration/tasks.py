@@ -15,8 +15,8 @@ from .channels import sms
 
 
 @shared_task(name="conversations.tasks.answer_sms", ignore_result=True)
-def answer_sms(conversation_id: str) -> None:
-    sms.answer_sms(conversation_id=uuid.UUID(conversation_id))
+def answer_sms(conversation_id: str, wait: bool = True) -> None:
+    sms.answer_sms(conversation_id=uuid.UUID(conversation_id), wait=wait)
 
 
 @shared_task(name="conversations.tasks.send_sms_reply", ignore_result=True)

@@ -15,6 +15,7 @@ import requests
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
@@ -36,8 +37,8 @@ STATUS_CALLBACK_PATH = "/twilio/sms/status"
 # Longer than a slow turn (the LLM's timeout and its tools), short enough that a lock left by a
 # killed worker does not hold a conversation's texts back for long.
 TURN_LOCK_SECONDS = 60
-# A text still unanswered this long after it arrived has lost its turn (a slow turn takes a few seconds).
-UNANSWERED_AFTER_SECONDS = 30
+# A text still unanswered this long after it arrived may have lost its turn (a running one is left alone).
+UNANSWERED_AFTER_SECONDS = 10
 
 # Twilio joins the segments of one message body up to 1,600 characters (UTF-16 code units, to be safe).
 MAX_BODY = 1600
@@ -176,7 +177,7 @@ class TurnBusy(Exception):
 
 
 @contextmanager
-def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
+def _one_turn_at_a_time(conversation_id: uuid.UUID, *, wait: bool = True) -> Iterator[None]:
     # Two texts in quick succession run as two tasks, maybe on two workers: one turn at a time.
     if not settings.REDIS_URL:
         yield  # embedded mode: tasks run in-process, there is no other worker
@@ -184,8 +185,8 @@ def _one_turn_at_a_time(conversation_id: uuid.UUID) -> Iterator[None]:
     client = redis.Redis.from_url(settings.REDIS_URL)
     lock = client.lock(f"baton:sms-turn:{conversation_id}", timeout=TURN_LOCK_SECONDS)
     try:
-        if not lock.acquire(blocking_timeout=TURN_LOCK_SECONDS):
-            raise TurnBusy(f"conversation {conversation_id} has had a turn running for {TURN_LOCK_SECONDS} s")
+        if not lock.acquire(blocking=wait, blocking_timeout=TURN_LOCK_SECONDS):
+            raise TurnBusy(f"conversation {conversation_id} has a turn running")
         try:
             yield
         finally:
@@ -210,7 +211,7 @@ def _release(lock: redis.lock.Lock) -> None:
             time.sleep(0.5)
 
 
-def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
+def answer_sms(*, conversation_id: uuid.UUID, wait: bool = True) -> list[uuid.UUID]:
     """Run the AI turn for the conversation's latest SMS; returns the messages it stored.
 
     Every message the turn stores (replies, the holding reply, a handoff's notice) is texted by the
@@ -218,39 +219,45 @@ def answer_sms(*, conversation_id: uuid.UUID) -> list[uuid.UUID]:
     or the task is redelivered) nothing runs.
     """
     try:
-        with _one_turn_at_a_time(conversation_id):
+        with _one_turn_at_a_time(conversation_id, wait=wait):
             if not selectors.awaits_answer(conversation_id=conversation_id):
                 return []
             return async_to_sync(_turn_messages)(conversation_id)
     except TurnBusy as exc:
-        logger.warning("%s; the latest text is answered by the next sweep", exc)
+        logger.info("%s; a text it does not cover is answered by the next sweep", exc)
         return []
 
 
 def answer_waiting_texts(*, now: datetime | None = None) -> int:
     """Queue the AI's answer again for texts left unanswered: the task was lost (a worker killed mid-turn,
-    whose task Redis hands back only after an hour, or Redis restarted before a worker took it).
+    whose task Redis hands back only after an hour, or Redis down when the text arrived).
 
-    Runs periodically. Idempotent with the task itself: `answer_sms` answers a text once.
+    Runs periodically; one query finds them. Idempotent with the task: `answer_sms` answers a text once,
+    and a conversation whose turn is running is left to that turn.
     """
     now = now or timezone.now()
-    candidates = Conversation.objects.filter(
-        channel=Conversation.Channel.SMS,
-        status=Conversation.Status.OPEN,
-        handler=Conversation.Handler.AI,
-        last_message_at__lt=now - timedelta(seconds=UNANSWERED_AFTER_SECONDS),
-        last_message_at__gte=now - timedelta(hours=1),
-    ).values_list("id", flat=True)
+    latest_role = Subquery(
+        Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at").values("role")[:1]
+    )
+    waiting = list(
+        Conversation.objects.filter(
+            channel=Conversation.Channel.SMS,
+            status=Conversation.Status.OPEN,
+            handler=Conversation.Handler.AI,
+            last_message_at__lt=now - timedelta(seconds=UNANSWERED_AFTER_SECONDS),
+            last_message_at__gte=now - timedelta(hours=1),
+        )
+        .annotate(latest_role=latest_role)
+        .filter(latest_role=Message.Role.CUSTOMER)
+        .values_list("id", flat=True)
+    )
     from ..tasks import answer_sms as answer_sms_task  # the tasks module imports this one
 
-    queued = 0
-    for conversation_id in candidates:
-        if selectors.awaits_answer(conversation_id=conversation_id):
-            answer_sms_task.delay(str(conversation_id))
-            queued += 1
-    if queued:
-        logger.warning("%s texts had no answer: their AI turns are queued again", queued)
-    return queued
+    for conversation_id in waiting:
+        answer_sms_task.delay(str(conversation_id), wait=False)
+    if waiting:
+        logger.warning("%s texts had no answer: their AI turns are queued again", len(waiting))
+    return len(waiting)
 
 
 def deliver_by_sms(pending: Delivery) -> None:

@@ -9,18 +9,16 @@ from infra.groups import conversation_group
 
 
 def deliver_by_web_chat(pending: Delivery) -> None:
-    """Publish the message to the conversation's group; it counts as sent once Redis took it.
+    """Publish the message to the conversation's group, where the customer's sockets listen.
 
-    The customer's socket (every tab of it) is in that group; a customer who is away reads the
-    history when they come back. A retry after a lost acknowledgement may publish twice: the
-    frame carries the message id, and the chat page shows a message id once.
+    It counts as sent only when a socket sent it on (`ChatConsumer` calls `delivery.mark_received`);
+    a customer reconnecting gets what is still pending when their socket opens, and the outbox's
+    retries publish it again meanwhile. The frame carries the message id: a client shows it once.
     """
     delivery_id = pending.pk
 
-    def record(sent: bool) -> None:
-        if sent:
-            delivery.mark_sent(delivery_id=delivery_id)
-        else:
+    def record(published: bool) -> None:
+        if not published:
             delivery.note_transient_error(
                 delivery_id=delivery_id, error="the channel layer (Redis) refused it"
             )

@@ -77,6 +77,8 @@ class Command(BaseCommand):
                 env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
                 preexec_fn=prepare_supervised_worker,
                 on_exit=worker_exited,
+                # The first restart at once: customers wait for it. Backoff only for a worker that keeps dying.
+                backoff_initial=0.2,
             )
             worker.start()
             start_worker_alert_thread()
