@@ -28,14 +28,20 @@ def _start_heartbeat(**_) -> None:
 
 
 @worker_init.connect
-@worker_process_init.connect
 def _load_embedding_model(**_) -> None:
-    # Loaded in the main process before the pool forks, so pool processes start with it (a no-op
-    # there): after a restart the first customer's turn would otherwise wait seconds for it.
-    # CELERY_WORKER_PROC_ALIVE_TIMEOUT leaves a pool process the time should it load its own.
+    # In the main process, at full priority, before the pool forks: pool processes start with the
+    # model, so a restarted worker's first customer does not wait seconds for it.
     from infra.embeddings import warm_up
 
     warm_up()
+
+
+@worker_process_init.connect
+def _ready_pool_process(**_) -> None:
+    from infra.embeddings import warm_up
+
+    lower_worker_priority()
+    warm_up()  # a no-op when forked from a main process that loaded it
 
 
 @worker_shutdown.connect
@@ -55,13 +61,18 @@ def _count_task_failure(sender=None, **_) -> None:
         logger.warning("task failure of %s not counted: %s", getattr(sender, "name", sender), exc)
 
 
+WORKER_NICENESS = 10
+
+
 def lower_worker_priority() -> None:
-    """Run in a worker process before it starts (Popen's preexec_fn): background work yields the CPU.
+    """Background work yields the CPU: run in a pool process (or before a worker starts, Popen's preexec_fn).
 
     On a small machine the worker's extraction and summaries would otherwise take CPU from the
     Daphne process in the middle of a voice turn; the worker still gets every idle cycle.
     """
-    os.nice(10)
+    current = os.nice(0)
+    if current < WORKER_NICENESS:
+        os.nice(WORKER_NICENESS - current)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -69,12 +80,14 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("lin
 
 
 def prepare_supervised_worker() -> None:
-    """Popen's preexec_fn for the worker `run` supervises: low priority, and it dies with `run`.
+    """Popen's preexec_fn for the worker `run` supervises: it dies with `run`.
+
+    Its start-up runs at full priority (a restarted worker is what customers wait for); its pool
+    processes, which run the tasks, lower theirs (`_ready_pool_process`).
 
     SIGTERM on the death of the thread that started it (Linux), so a `kill -9` of `run` leaves
     no worker behind: Celery's warm shutdown then stops its pool, whose children die with it.
     The prctl function is looked up at import, not here: after fork, before exec, only a call is safe.
     """
-    lower_worker_priority()
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

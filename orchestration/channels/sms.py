@@ -2,6 +2,7 @@
 
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ STATUS_CALLBACK_PATH = "/twilio/sms/status"
 TURN_LOCK_SECONDS = 60
 # A text still unanswered this long after it arrived may have lost its turn (a running one is left alone).
 UNANSWERED_AFTER_SECONDS = 10
+ENQUEUE_RETRY_SECONDS = 60
 
 # Twilio joins the segments of one message body up to 1,600 characters (UTF-16 code units, to be safe).
 MAX_BODY = 1600
@@ -158,10 +160,36 @@ def _still_unanswered(conversation: Conversation) -> bool:
 
 def _queue_answer(conversation_id: uuid.UUID) -> None:
     """Queue the AI turn after commit. The text is stored whatever happens: when the broker is down
-    the webhook still answers 200, and `answer_waiting_texts` (or Twilio's retry) queues it later."""
+    the webhook still answers 200 and a thread keeps trying for a minute (then `answer_waiting_texts`)."""
+    transaction.on_commit(lambda: _enqueue_answer(str(conversation_id)))
+
+
+def _enqueue_answer(conversation_id: str) -> None:
     from ..tasks import answer_sms  # the tasks module imports this one
 
-    transaction.on_commit(lambda: answer_sms.delay(str(conversation_id)), robust=True)
+    try:
+        answer_sms.delay(conversation_id)
+    except Exception as exc:  # the broker is down (Redis restarting): not on the webhook's time
+        logger.warning(
+            "could not queue the answer to %s (%r); trying again in the background", conversation_id, exc
+        )
+        threading.Thread(target=_enqueue_when_broker_back, args=(conversation_id,), daemon=True).start()
+
+
+def _enqueue_when_broker_back(conversation_id: str) -> None:
+    from ..tasks import answer_sms
+
+    deadline = time.monotonic() + ENQUEUE_RETRY_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            answer_sms.delay(conversation_id)
+            return
+        except Exception:
+            continue
+    logger.error(
+        "the answer to %s is not queued: the sweep of unanswered texts will queue it", conversation_id
+    )
 
 
 async def _turn_messages(conversation_id: uuid.UUID) -> list[uuid.UUID]:
