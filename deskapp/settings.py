@@ -121,6 +121,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# What a customer waits for (an SMS answer, a reply's delivery) has its own queue, which workers
+# take from first ("priority": Redis lists are read in the order the worker names them), so memory
+# extraction and summaries never hold up an answer. Workers consume BATON_WORKER_QUEUES.
+BATON_CUSTOMER_QUEUE = "customer"
+BATON_WORKER_QUEUES = f"{BATON_CUSTOMER_QUEUE},{CELERY_TASK_DEFAULT_QUEUE}"
+CELERY_TASK_ROUTES = {
+    name: {"queue": BATON_CUSTOMER_QUEUE}
+    for name in (
+        "conversations.tasks.answer_sms",
+        "conversations.tasks.send_sms_reply",
+        "conversations.retry_due_deliveries",
+        "conversations.answer_waiting_texts",
+    )
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}
 # The worker writes a heartbeat to Redis this often; `/healthz` calls it down past the max age.
 BATON_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("BATON_WORKER_HEARTBEAT_SECONDS", "5"))
 BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS = float(os.environ.get("BATON_WORKER_HEARTBEAT_MAX_AGE_SECONDS", "30"))

@@ -98,9 +98,12 @@ def heartbeat_age() -> float | None:
 
 
 def queue_depth() -> int:
-    """Tasks waiting in the broker for a worker (every priority list of the default queue)."""
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    names = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+    """Tasks waiting in the broker for a worker (every priority list of every queue workers take)."""
+    names = [
+        name
+        for queue in settings.BATON_WORKER_QUEUES.split(",")
+        for name in (queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS))
+    ]
     pipe = _client().pipeline(transaction=False)
     for name in names:
         pipe.llen(name)

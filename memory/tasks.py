@@ -54,4 +54,5 @@ def enqueue_extraction(conversation_id: uuid.UUID, *, final: bool = False) -> No
     if settings.CELERY_TASK_ALWAYS_EAGER and not settings.BATON_BACKGROUND_INLINE:
         transaction.on_commit(lambda: _in_process.submit(_extract_in_background, *args))
     else:
-        transaction.on_commit(lambda: extract_observations.delay(*args))
+        # Robust: with the broker down the message is stored and later turns extract it again.
+        transaction.on_commit(lambda: extract_observations.delay(*args), robust=True)

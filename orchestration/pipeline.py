@@ -104,4 +104,5 @@ def _enqueue_ai_draft(conversation: Conversation, message: Message) -> None:
 
     conversation_id, message_id = str(conversation.id), str(message.id)
     # After commit, so the task (maybe in another process) sees the stored message.
-    transaction.on_commit(lambda: draft_ai_reply.delay(conversation_id, message_id))
+    # Robust: a draft lost while the broker is down must not stop the callbacks after it.
+    transaction.on_commit(lambda: draft_ai_reply.delay(conversation_id, message_id), robust=True)

@@ -59,7 +59,17 @@ def running_celery_worker(extra_env: dict[str, str] | None = None) -> Iterator[N
     """A real Celery worker on the test database, for runs that set BATON_CELERY_EAGER=0 (benchmarks)."""
     env = {**_server_env(extra_env), "BATON_CELERY_EAGER": "0"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "deskapp", "worker", "--loglevel=WARNING", "--concurrency=1"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "deskapp",
+            "worker",
+            "--loglevel=WARNING",
+            "--concurrency=1",
+            f"--queues={settings.BATON_WORKER_QUEUES}",
+        ],
         cwd=ROOT,
         env=env,
         preexec_fn=lower_worker_priority,  # as `make run` starts it

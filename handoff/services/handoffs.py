@@ -84,7 +84,8 @@ def start_handoff(
             from ..tasks import summarize_handoff  # the tasks module imports this package
 
             handoff_id = handoff.pk
-            transaction.on_commit(lambda: summarize_handoff.delay(handoff_id))
+            # Robust: with the broker down the handoff stands and its packet keeps the extractive summary.
+            transaction.on_commit(lambda: summarize_handoff.delay(handoff_id), robust=True)
         transaction.on_commit(lambda: metrics.HANDOFFS.labels(reason=reason).inc())
         transaction.on_commit(lambda: metrics.HANDOFF_PACKET_SECONDS.observe(time.perf_counter() - started))
     logger.info("handoff %s started for conversation %s: %s", handoff.pk, conversation_id, reason)

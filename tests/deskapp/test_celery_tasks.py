@@ -27,3 +27,19 @@ def test_the_beat_schedule_names_registered_tasks():
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert scheduled <= STABLE_TASK_NAMES
+
+
+def test_what_a_customer_waits_for_is_queued_ahead_of_background_work():
+    from deskapp.management.commands.run import worker_command
+
+    app.loader.import_default_modules()
+
+    def queue_of(name: str) -> str:
+        return app.amqp.router.route({}, name)["queue"].name
+
+    assert queue_of("conversations.tasks.answer_sms") == "customer"
+    assert queue_of("conversations.tasks.send_sms_reply") == "customer"
+    assert queue_of("memory.tasks.extract_observations") == "celery"
+    assert queue_of("handoff.summarize_handoff") == "celery"
+    assert "--queues=customer,celery" in worker_command(), "workers read the customer queue first"
+    assert app.conf.broker_transport_options["queue_order_strategy"] == "priority"

@@ -28,6 +28,7 @@ def worker_command() -> list[str]:
         "worker",
         "--loglevel=WARNING",
         "--concurrency=2",
+        f"--queues={settings.BATON_WORKER_QUEUES}",
         "--beat",
         f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
     ]
