@@ -35,9 +35,10 @@ from .twilio_security import public_url
 logger = logging.getLogger(__name__)
 
 STATUS_CALLBACK_PATH = "/twilio/sms/status"
-# Longer than a slow turn (the LLM's timeout and its tools), short enough that a lock left by a
-# killed worker does not hold a conversation's texts back for long.
-TURN_LOCK_SECONDS = 60
+# One SMS turn at a time per conversation: the lock is a lease renewed while the turn runs, so one
+# left by a killed worker expires in seconds; a second text waits for the running turn that long.
+TURN_LEASE_SECONDS = 9
+TURN_WAIT_SECONDS = 60
 # A text still unanswered this long after it arrived may have lost its turn (a running one is left alone).
 UNANSWERED_AFTER_SECONDS = 10
 ENQUEUE_RETRY_SECONDS = 60
@@ -211,16 +212,31 @@ def _one_turn_at_a_time(conversation_id: uuid.UUID, *, wait: bool = True) -> Ite
         yield  # embedded mode: tasks run in-process, there is no other worker
         return
     client = redis.Redis.from_url(settings.REDIS_URL)
-    lock = client.lock(f"baton:sms-turn:{conversation_id}", timeout=TURN_LOCK_SECONDS)
+    # A lease, renewed while the turn runs: a lock left by a killed worker frees itself in seconds.
+    # Not thread-local: the thread renewing the lease must see the owner's token.
+    lock = client.lock(f"baton:sms-turn:{conversation_id}", timeout=TURN_LEASE_SECONDS, thread_local=False)
     try:
-        if not lock.acquire(blocking=wait, blocking_timeout=TURN_LOCK_SECONDS):
+        if not lock.acquire(blocking=wait, blocking_timeout=TURN_WAIT_SECONDS):
             raise TurnBusy(f"conversation {conversation_id} has a turn running")
+        done = threading.Event()
+        renewer = threading.Thread(target=_renew_lease, args=(lock, done), daemon=True)
+        renewer.start()
         try:
             yield
         finally:
+            done.set()
+            renewer.join(timeout=1)
             _release(lock)
     finally:
         client.close()
+
+
+def _renew_lease(lock: redis.lock.Lock, done: threading.Event) -> None:
+    while not done.wait(TURN_LEASE_SECONDS / 3):
+        try:
+            lock.reacquire()
+        except (redis.exceptions.LockError, redis.exceptions.ConnectionError) as exc:
+            logger.warning("could not renew %s: %r", lock.name, exc)
 
 
 def _release(lock: redis.lock.Lock) -> None:
@@ -234,7 +250,7 @@ def _release(lock: redis.lock.Lock) -> None:
             return  # expired already, or taken over: nothing of ours is left
         except redis.exceptions.ConnectionError:
             if attempt == 9:
-                logger.warning("could not release %s; it expires in %s s", lock.name, TURN_LOCK_SECONDS)
+                logger.warning("could not release %s; it expires in %s s", lock.name, TURN_LEASE_SECONDS)
                 return
             time.sleep(0.5)
 

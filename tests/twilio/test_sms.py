@@ -1,5 +1,7 @@
 """SMS through Twilio: signed webhooks, idempotency per MessageSid, replies through the REST API, status callbacks."""
 
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -289,3 +291,34 @@ def test_a_text_whose_turn_was_lost_is_answered_by_the_sweep(offline_use_case, f
     assert sms.answer_waiting_texts(now=later) == 1
     assert len(fake_twilio.sent) == 1 and "free" in fake_twilio.sent[0]["Body"].lower()
     assert sms.answer_waiting_texts(now=later) == 0, "an answered text is not answered again"
+
+
+def test_a_turn_lock_left_by_a_killed_worker_frees_itself(offline_use_case, fake_twilio, monkeypatch):
+    import redis
+
+    from orchestration import tasks
+
+    monkeypatch.setattr(sms, "TURN_LEASE_SECONDS", 1)
+    monkeypatch.setattr(tasks.answer_sms, "delay", lambda *args, **kwargs: None)
+    twilio_post("/twilio/sms/incoming", sms_params("SM" + "fa" * 16, "Is shipping free?"))
+    conversation = Conversation.objects.get()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert client.lock(f"baton:sms-turn:{conversation.id}", timeout=1).acquire()  # its worker died here
+    assert sms.answer_sms(conversation_id=conversation.id, wait=False) == [], "the turn looks busy"
+    time.sleep(1.2)
+    assert len(sms.answer_sms(conversation_id=conversation.id, wait=False)) == 1
+    assert "free" in fake_twilio.sent[0]["Body"].lower()
+    client.close()
+
+
+def test_a_running_turn_keeps_its_lock_past_the_lease(offline_use_case, monkeypatch):
+    import redis
+
+    monkeypatch.setattr(sms, "TURN_LEASE_SECONDS", 0.6)
+    conversation_id = uuid.uuid4()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    with sms._one_turn_at_a_time(conversation_id):
+        time.sleep(1.5)
+        assert not client.lock(f"baton:sms-turn:{conversation_id}", timeout=1).acquire(blocking=False)
+    assert client.lock(f"baton:sms-turn:{conversation_id}", timeout=1).acquire(blocking=False)
+    client.close()
