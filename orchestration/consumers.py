@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 CUSTOMER_VISIBLE_ROLES = {"ai", "agent", "system"}
 TURN_DRAIN_SECONDS = 30
+MARK_RECEIVED_ATTEMPTS = 30
 
 
 class FrameError(ValueError):
@@ -160,9 +161,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if event["role"] == "agent" and event.get("sender"):
             payload["agent"] = event["sender"]
         await self.send_json(payload)
-        await database_sync_to_async(delivery.mark_received)(
-            message_id=event["message_id"], channel="webchat"
-        )
+        try:
+            await database_sync_to_async(delivery.mark_received)(
+                message_id=event["message_id"], channel="webchat"
+            )
+        except (
+            Exception
+        ):  # the database is restarting: record it once it is back (else a reconnect resends it)
+            asyncio.create_task(self._mark_received_later(event["message_id"]))
+
+    async def _mark_received_later(self, message_id: str) -> None:
+        for _ in range(MARK_RECEIVED_ATTEMPTS):
+            await asyncio.sleep(1.0)
+            try:
+                await database_sync_to_async(delivery.mark_received)(message_id=message_id, channel="webchat")
+                return
+            except Exception:
+                continue
+        logger.warning("could not record that message %s reached the customer", message_id)
 
     async def conversation_handoff_changed(self, event: dict) -> None:
         payload = {"type": "handoff", "status": event["status"]}
