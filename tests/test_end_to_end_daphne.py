@@ -42,4 +42,10 @@ def test_static_files_and_healthz_are_served(live_daphne):
     with urllib.request.urlopen(f"http://{live_daphne}/static/baton/chat.js", timeout=10) as response:
         assert b"/ws/chat/" in response.read() or response.status == 200
     with urllib.request.urlopen(f"http://{live_daphne}/healthz", timeout=10) as response:
-        assert json.loads(response.read()) == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+        assert json.loads(response.read()) == {
+            "status": "ok",
+            "database": "ok",
+            "channel_layer": "ok",
+            "worker": "in-process",  # background work runs in the server here (no Celery worker)
+            "backlog": None,
+        }
