@@ -181,7 +181,8 @@ def measure_hnsw(customers: list, asked: list[str], rng: random.Random) -> tuple
             times.append((time.perf_counter() - t) * 1000)
             expected = exact[query]
             overlap.append(len(set(found) & set(expected)) / max(len(expected), 1))
-        from infra import embeddings, selectors
+        from infra import embeddings
+        from memory import selectors
 
         customer, query = pairs[0]
         vector = "[" + ",".join(f"{x:.6f}" for x in embeddings.embed_query(query)) + "]"
