@@ -75,8 +75,8 @@ def main() -> int:
         published_at: dict[int, float] = {}
         real_send = events._send
 
-        def timed_send(groups, event_type, payload, on_result=None):
-            real_send(groups, event_type, payload, on_result)
+        def timed_send(groups, event_type, payload, on_failed=None):
+            real_send(groups, event_type, payload, on_failed)
             if event_type == event_types.PACKET_READY and payload["packet"]["summary"]["status"] == "ready":
                 published_at.setdefault(payload["handoff_id"], time.perf_counter())
 

@@ -17,8 +17,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-# Told whether every group took the event (True) or not; sync code that may use the database.
-OnResult = Callable[[bool], None]
+# Called when a group did not take the event; sync code that may use the database.
+OnFailed = Callable[[], None]
 
 
 async def _send_all(groups: list[str], message: dict[str, Any]) -> bool:
@@ -42,31 +42,30 @@ class _LoopPublisher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pending: collections.deque[tuple[list[str], dict[str, Any], OnResult | None]] = (
+        self.pending: collections.deque[tuple[list[str], dict[str, Any], OnFailed | None]] = (
             collections.deque()
         )
         self.sending = False
 
-    def hand_over(self, groups: list[str], message: dict[str, Any], on_result: OnResult | None) -> None:
-        self.loop.call_soon_threadsafe(self._enqueue, groups, message, on_result)
+    def hand_over(self, groups: list[str], message: dict[str, Any], on_failed: OnFailed | None) -> None:
+        self.loop.call_soon_threadsafe(self._enqueue, groups, message, on_failed)
 
-    def _enqueue(self, groups: list[str], message: dict[str, Any], on_result: OnResult | None) -> None:
+    def _enqueue(self, groups: list[str], message: dict[str, Any], on_failed: OnFailed | None) -> None:
         # Runs on the loop, like `_drain`: no lock needed.
-        self.pending.append((groups, message, on_result))
+        self.pending.append((groups, message, on_failed))
         if not self.sending:
             self.sending = True
             # A fresh context: this runs in the sync thread's copied context, and asgiref refuses a
-            # `database_sync_to_async` (the `on_result` callbacks) from a context marked as inside one.
+            # `database_sync_to_async` (the `on_failed` callbacks) from a context marked as inside one.
             self.loop.create_task(self._drain(), context=contextvars.Context())
 
     async def _drain(self) -> None:
         try:
             while self.pending:
-                groups, message, on_result = self.pending.popleft()
+                groups, message, on_failed = self.pending.popleft()
                 try:
-                    sent = await _send_all(groups, message)
-                    if on_result:
-                        await database_sync_to_async(on_result)(sent)
+                    if not await _send_all(groups, message) and on_failed:
+                        await database_sync_to_async(on_failed)()
                 except Exception:  # a lost live update must never stop the ones after it
                     logger.exception("could not publish %s to %s", message["type"], groups)
         finally:
@@ -87,11 +86,11 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _send(
-    groups: Iterable[str], event_type: str, payload: dict[str, Any], on_result: OnResult | None = None
+    groups: Iterable[str], event_type: str, payload: dict[str, Any], on_failed: OnFailed | None = None
 ) -> None:
     """Publish `payload` as `event_type` to `groups` now (outside a transaction, or after its commit).
 
-    `on_result` is told whether every group took the event, so a caller that must know (the outbox)
+    `on_failed` runs when a group did not take the event, so a caller that must know (the outbox)
     can try again later.
     """
     groups = list(groups)
@@ -101,22 +100,22 @@ def _send(
         publisher = _publishers.get(loop)
         if publisher is None:
             publisher = _publishers.setdefault(loop, _LoopPublisher(loop))
-        publisher.hand_over(groups, message, on_result)
+        publisher.hand_over(groups, message, on_failed)
         return
     try:  # no server loop (a Celery worker, a management command): send and wait
         sent = async_to_sync(_send_all)(groups, message)
     except Exception:  # a lost live update must never undo a stored write
         logger.exception("could not publish %s to %s", event_type, groups)
         sent = False
-    if on_result:
-        on_result(sent)
+    if not sent and on_failed:
+        on_failed()
 
 
 def send_event(
-    groups: Iterable[str], event_type: str, payload: dict[str, Any], *, on_result: OnResult | None = None
+    groups: Iterable[str], event_type: str, payload: dict[str, Any], *, on_failed: OnFailed | None = None
 ) -> None:
     """Publish now, from sync code outside a transaction (or after its commit); see `_send`."""
-    _send(groups, event_type, payload, on_result)
+    _send(groups, event_type, payload, on_failed)
 
 
 def send_event_on_commit(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:

@@ -18,7 +18,6 @@ from .tokens import BadToken, read_chat_token
 
 logger = logging.getLogger(__name__)
 
-CUSTOMER_VISIBLE_ROLES = {"ai", "agent", "system"}
 TURN_DRAIN_SECONDS = 30
 MARK_RECEIVED_ATTEMPTS = 30
 
@@ -144,7 +143,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "token", "message_id": event["message_id"], "text": event["text"]})
 
     async def conversation_message_created(self, event: dict) -> None:
-        if event["role"] in CUSTOMER_VISIBLE_ROLES:
+        if event["role"] in delivery.CUSTOMER_VISIBLE_ROLES:
             await self.forward_message(event)
 
     async def forward_message(self, event: dict) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from deskapp.celery import lower_worker_priority
+from deskapp.management.commands.run import worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,17 +60,7 @@ def running_celery_worker(extra_env: dict[str, str] | None = None) -> Iterator[N
     """A real Celery worker on the test database, for runs that set BATON_CELERY_EAGER=0 (benchmarks)."""
     env = {**_server_env(extra_env), "BATON_CELERY_EAGER": "0"}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "deskapp",
-            "worker",
-            "--loglevel=WARNING",
-            "--concurrency=1",
-            f"--queues={settings.BATON_WORKER_QUEUES}",
-        ],
+        worker_command(concurrency=1, beat=False),
         cwd=ROOT,
         env=env,
         preexec_fn=lower_worker_priority,  # as `make run` starts it

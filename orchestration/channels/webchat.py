@@ -17,15 +17,12 @@ def deliver_by_web_chat(pending: Delivery) -> None:
     """
     delivery_id = pending.pk
 
-    def record(published: bool) -> None:
-        if not published:
-            delivery.note_transient_error(
-                delivery_id=delivery_id, error="the channel layer (Redis) refused it"
-            )
+    def record_refusal() -> None:
+        delivery.note_transient_error(delivery_id=delivery_id, error="the channel layer (Redis) refused it")
 
     send_event(
         [conversation_group(pending.message.conversation_id)],
         event_types.MESSAGE_CREATED,
         message_payload(pending.message),
-        on_result=record,
+        on_failed=record_refusal,
     )

@@ -14,10 +14,10 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[tuple[str,
     sent: list[tuple[tuple[str, ...], str, dict]] = []
     real_send = events._send
 
-    def recording_send(groups, event_type, payload, on_result=None):
+    def recording_send(groups, event_type, payload, on_failed=None):
         groups = tuple(groups)
         sent.append((groups, event_type, payload))
-        real_send(groups, event_type, payload, on_result)
+        real_send(groups, event_type, payload, on_failed)
 
     monkeypatch.setattr(events, "_send", recording_send)
     yield sent

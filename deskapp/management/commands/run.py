@@ -17,9 +17,9 @@ from insights import services as insights_services
 from insights.scheduler import start_periodic_thread, start_worker_alert_thread
 
 
-def worker_command() -> list[str]:
-    """The Celery worker `run` supervises, with the periodic insights tasks (alerts, idle conversations) in beat."""
-    return [
+def worker_command(*, concurrency: int = 2, beat: bool = True) -> list[str]:
+    """The Celery worker `run` supervises, with the periodic tasks (sweeps, alerts, idle conversations) in beat."""
+    command = [
         sys.executable,
         "-m",
         "celery",
@@ -27,15 +27,16 @@ def worker_command() -> list[str]:
         "deskapp",
         "worker",
         "--loglevel=WARNING",
-        "--concurrency=2",
+        f"--concurrency={concurrency}",
         f"--queues={settings.BATON_WORKER_QUEUES}",
         # No start-up wait for other workers' state (mingle) and no worker-to-worker chatter (gossip):
         # a restarted worker takes tasks a second or two sooner, and nothing here uses either.
         "--without-mingle",
         "--without-gossip",
-        "--beat",
-        f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}",
     ]
+    if beat:
+        command += ["--beat", f"--schedule={settings.BATON_DIR / 'celerybeat-schedule'}"]
+    return command
 
 
 def worker_exited(returncode: int, delay: float) -> None:
