@@ -71,11 +71,15 @@ def _store_signals(message: Message, findings: list[ops.Finding]) -> list[Signal
         ]
     )
     for signal in signals:
-        transaction.on_commit(
-            lambda s=signal: metrics.SIGNALS.labels(operator=s.operator_slug, label=s.label).inc()
-        )
-        notify.signal_raised(signal)
+        _announce(signal)
     return signals
+
+
+def _announce(signal: Signal) -> None:
+    """Count a stored signal and push it to supervisors once the transaction commits."""
+    operator, label = signal.operator_slug, signal.label
+    transaction.on_commit(lambda: metrics.SIGNALS.labels(operator=operator, label=label).inc())
+    notify.signal_raised(signal)
 
 
 def observe_customer_message(
@@ -144,10 +148,7 @@ def record_failed_delivery(*, message_id: uuid.UUID, channel: str, error: str) -
             severity=Operator.Severity.CRITICAL,
             span={"excerpt": message.text[:200], "channel": channel, "error": error[:500]},
         )
-        transaction.on_commit(
-            lambda: metrics.SIGNALS.labels(operator=DELIVERY_OPERATOR, label="delivery_failed").inc()
-        )
-        notify.signal_raised(signal)
+        _announce(signal)
         notify.delivery_failed(message, error=error)
     evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
     return signal
