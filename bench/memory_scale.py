@@ -202,7 +202,7 @@ def measure_hnsw(customers: list, asked: list[str], rng: random.Random) -> tuple
 def measure_http(url: str, customers: list, asked: list[str], rng: random.Random) -> list[float]:
     import httpx
 
-    from memory.services import create_api_token
+    from conversations.api_tokens import create_api_token
     from tests.live_server import free_port
 
     token = create_api_token(name=f"bench-{uuid.uuid4().hex[:6]}").raw

@@ -2,7 +2,18 @@ from django.contrib import admin, messages
 
 from . import services
 from .actions.admin import ActionInvocationInline, CustomerVerificationInline
-from .models import Conversation, Customer, Delivery, Identity, LLMProvider, Message, TwilioMessage, UseCase
+from .api_tokens import create_api_token
+from .models import (
+    ApiToken,
+    Conversation,
+    Customer,
+    Delivery,
+    Identity,
+    LLMProvider,
+    Message,
+    TwilioMessage,
+    UseCase,
+)
 
 
 class IdentityInline(admin.TabularInline):
@@ -174,3 +185,27 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "active", "created_at", "last_used_at")
+    list_filter = ("active",)
+    fields = ("name", "active", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "name") if obj else self.readonly_fields
+
+    def save_model(self, request, obj: ApiToken, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = create_api_token(name=obj.name)
+        obj.pk, obj.token_hash, obj.prefix = created.token.pk, created.token.token_hash, created.token.prefix
+        # Shown once: only the hash is kept.
+        self.message_user(
+            request,
+            f"API token for {obj.name}: {created.raw} — copy it now, it will not be shown again.",
+            messages.WARNING,
+        )

@@ -305,5 +305,23 @@ class TwilioMessage(TimeStamped):
         return f"{self.direction} SMS {self.sid or '(unsent)'} {self.status}"
 
 
+class ApiToken(models.Model):
+    """A bearer token of the HTTP APIs (memory recall, knowledge search)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # Only a SHA-256 of the token is stored; the token is shown once, when created.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
 # Action models belong to this app; importing them here registers them (they import nothing from here).
 from .actions.models import Action, ActionInvocation, CustomerVerification  # noqa: E402,F401

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "deskapp",
     "conversations",
     "memory",
+    "knowledge",
     "handoff",
     "orchestration",
     "insights",

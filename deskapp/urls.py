@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("orchestration.urls")),
     path("", include("memory.urls")),
+    path("", include("knowledge.urls")),
     path("", include("handoff.urls")),
     path("", include("insights.urls")),
     path("demostore/api/", include("demostore.urls")),

@@ -20,6 +20,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+DIMENSIONS = 384  # every stored vector (observations, passages)
+
 _lock = threading.Lock()
 _model = None
 
@@ -224,7 +226,7 @@ def _local_vector_logged(text: str) -> None:
 def local_vectors(texts: list[str]) -> np.ndarray:
     """Unit vectors of `texts` (rows) from the local model; each distinct text is encoded once per process."""
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
     return np.vstack([_local_vector(t) for t in texts])
 
 
@@ -243,3 +245,16 @@ def max_similarity(text: str, others: list[str]) -> float:
 def warm_up() -> None:
     """Load the local model (and run it once) so the first customer turn does not wait for it."""
     local_vectors(["warm up"])
+
+
+def vector_session_settings(sender, connection, **kwargs) -> None:
+    """Searches filter HNSW results (a customer's observations, a use case's articles): pgvector (0.8+)
+    keeps scanning until enough rows pass.
+
+    Set once per connection (a SET, not a startup option, which poolers such as PgBouncer refuse),
+    so each search is one statement with no transaction around it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET hnsw.iterative_scan = relaxed_order")

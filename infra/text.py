@@ -20,6 +20,7 @@ QUERY_MAX_CHARS = 2000  # a recall query
 OBSERVATION_MAX_CHARS = 2000
 NOTE_MAX_CHARS = 1000  # an agent's note into the customer's memory
 DISPOSITION_MAX_CHARS = 200  # Handoff.disposition
+ARTICLE_MAX_CHARS = 500_000  # one knowledge article (a long PDF manual)
 
 # C0 controls but tab and newline, DEL, C1 controls, and surrogates (in a str only ever unpaired).
 _UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")

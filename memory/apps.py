@@ -14,10 +14,11 @@ class MemoryConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from conversations.signals import conversation_closed, customers_merged
+        from infra.embeddings import vector_session_settings
 
         from . import receivers
 
-        connection_created.connect(_recall_session_settings, dispatch_uid="memory-recall-session")
+        connection_created.connect(vector_session_settings, dispatch_uid="vector-session-settings")
         conversation_closed.connect(
             receivers.extract_closed_conversation, dispatch_uid="memory-extract-closed"
         )
@@ -30,15 +31,3 @@ class MemoryConfig(AppConfig):
         # Before serving: loading the model holds the interpreter for seconds, which would stall
         # every open websocket if it happened on the first customer message.
         warm_up()
-
-
-def _recall_session_settings(sender, connection, **kwargs) -> None:
-    """Recall filters HNSW results by customer: pgvector (0.8+) keeps scanning until enough rows pass.
-
-    Set once per connection (a SET, not a startup option, which poolers such as PgBouncer refuse),
-    so each recall is one statement with no transaction around it.
-    """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET hnsw.iterative_scan = relaxed_order")

@@ -1,4 +1,4 @@
-"""Models of the memory app: observations about customers, their reconciled profile, Recall API tokens."""
+"""Models of the memory app: observations about customers, their reconciled profile."""
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -9,8 +9,7 @@ from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
 from conversations.models import Conversation, Customer, Message
-
-EMBEDDING_DIMENSIONS = 384
+from infra.embeddings import DIMENSIONS
 
 
 class Observation(models.Model):
@@ -29,7 +28,7 @@ class Observation(models.Model):
     # A single-valued trait this observation states (address, phone, ...): a newer one supersedes it.
     trait = models.CharField(max_length=40, blank=True)
     trait_value = models.CharField(max_length=500, blank=True)
-    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    embedding = VectorField(dimensions=DIMENSIONS)
     search = models.GeneratedField(
         expression=SearchVector("text", config="english"),
         output_field=SearchVectorField(),
@@ -106,19 +105,3 @@ class ConversationExtraction(models.Model):
 
     def __str__(self) -> str:
         return f"LLM extraction of {self.conversation_id}"
-
-
-class ApiToken(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    # Only a SHA-256 of the token is stored; the token is shown once, when created.
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        verbose_name = "API token"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"

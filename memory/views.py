@@ -1,6 +1,5 @@
 """The Recall API (DESIGN.md "Memory"): Bearer-token JSON endpoints; parse, call a selector or service, answer."""
 
-import json
 import uuid
 from typing import Any
 
@@ -8,57 +7,18 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from conversations.api_tokens import api_token_required
 from conversations.identity import InvalidAddress, normalize_address
 from conversations.models import Customer, Identity
 from conversations.services import resolve_customer
-from infra.text import OBSERVATION_MAX_CHARS, QUERY_MAX_CHARS, TextTooLong, checked_text, is_clean
+from infra.json_api import BadRequest, bad_request, int_field, json_body, text_field
+from infra.text import OBSERVATION_MAX_CHARS, QUERY_MAX_CHARS, is_clean
 
 from . import selectors, services
 from .extraction import KINDS
 
 MAX_K = 50
 MAX_OBSERVATIONS_PER_REQUEST = 100
-
-
-class BadRequest(ValueError):
-    pass
-
-
-def _unauthorized() -> JsonResponse:
-    response = JsonResponse(
-        {"error": "unauthorized", "detail": "send Authorization: Bearer <api token>"}, status=401
-    )
-    response["WWW-Authenticate"] = 'Bearer realm="baton"'
-    return response
-
-
-def _authenticated(request: HttpRequest) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
-    return scheme.lower() == "bearer" and services.authenticate_api_token(raw.strip()) is not None
-
-
-def _body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
-
-def _text(value: object, *, limit: int, what: str) -> str:
-    """A text field cleaned of control characters; BadRequest when not a string, empty or too long."""
-    if not isinstance(value, str):
-        raise BadRequest(f"{what} must be a non-empty string of at most {limit} characters")
-    try:
-        value = checked_text(value, limit=limit, what=what)
-    except TextTooLong as exc:
-        raise BadRequest(str(exc)) from None
-    if not value:
-        raise BadRequest(f"{what} must be a non-empty string of at most {limit} characters")
-    return value
 
 
 def _customer(body: dict[str, Any], *, create: bool = False) -> Customer | None:
@@ -104,19 +64,17 @@ def _observation_json(o: selectors.RecalledObservation) -> dict[str, Any]:
 
 @csrf_exempt
 @require_POST
+@api_token_required
 def recall(request: HttpRequest) -> JsonResponse:
     """`POST /api/memory/recall`: the customer's observations most relevant to the query, and the profile."""
-    if not _authenticated(request):
-        return _unauthorized()
     try:
-        body = _body(request)
+        body = json_body(request)
         query, k = body.get("query"), body.get("k", 10)
-        query = _text(query, limit=QUERY_MAX_CHARS, what="query")
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-            raise BadRequest(f"k must be an integer from 1 to {MAX_K}")
+        query = text_field(query, limit=QUERY_MAX_CHARS, what="query")
+        k = int_field(k, low=1, high=MAX_K, what="k")
         customer = _customer(body)
     except BadRequest as exc:
-        return JsonResponse({"error": "bad_request", "detail": str(exc)}, status=400)
+        return bad_request(exc)
     if customer is None:
         return JsonResponse({"error": "not_found", "detail": "no such customer"}, status=404)
     recalled = selectors.recall(customer_id=customer.id, query=query, k=k)
@@ -144,7 +102,7 @@ def _observation_items(body: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(item.get("source"), dict)
             else []
         )
-        text = _text(text, limit=OBSERVATION_MAX_CHARS, what=f"observation {n}: text")
+        text = text_field(text, limit=OBSERVATION_MAX_CHARS, what=f"observation {n}: text")
         if kind not in KINDS:
             raise BadRequest(f"observation {n}: kind must be one of {', '.join(KINDS)}")
         if (
@@ -168,16 +126,15 @@ def _observation_items(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 @csrf_exempt
 @require_POST
+@api_token_required
 def add_observations(request: HttpRequest) -> JsonResponse:
     """`POST /api/memory/observations`: store observations about a customer (duplicates are merged)."""
-    if not _authenticated(request):
-        return _unauthorized()
     try:
-        body = _body(request)
+        body = json_body(request)
         items = _observation_items(body)
         customer = _customer(body, create=True)
     except BadRequest as exc:
-        return JsonResponse({"error": "bad_request", "detail": str(exc)}, status=400)
+        return bad_request(exc)
     if customer is None:
         return JsonResponse({"error": "not_found", "detail": "no such customer"}, status=404)
     stored = services.add_observations(customer_id=customer.id, items=items)

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from conversations.api_tokens import create_api_token
 from conversations.models import Conversation, Customer, Message
 from deskapp.asgi import application
 from infra.text import MESSAGE_MAX_CHARS, SMS_MAX_CHARS, clean_text, cut_text
-from memory import services as memory_services
 from memory.models import Observation
 from orchestration.channels.twilio_voice import KEYPAD_DIGITS, MAX_KEYPAD_DIGITS
 from orchestration.channels.voice import issue_call_token
@@ -143,7 +143,7 @@ def test_sms_longer_than_the_limit_is_stored_cut_with_a_note(offline_use_case, f
 
 
 def test_memory_api_stores_observation_text_without_control_characters():
-    token = memory_services.create_api_token(name="crm").raw
+    token = create_api_token(name="crm").raw
     response = Client().post(
         "/api/memory/observations",
         json.dumps(
@@ -311,7 +311,7 @@ def _memory_post(path: str, body: dict, token: str):
 @PROPERTY
 @given(text=texts(_JSON_CHARACTERS, repeat_to=2200), query=texts(_JSON_CHARACTERS, repeat_to=2200))
 def test_any_memory_api_text_is_stored_clean_or_gets_a_clear_400(text, query):
-    token = memory_services.create_api_token(name=uuid.uuid4().hex).raw
+    token = create_api_token(name=uuid.uuid4().hex).raw
     identity = {"channel": "webchat", "address": f"v_{uuid.uuid4().hex}"}
     added = _memory_post(
         "/api/memory/observations", {"identity": identity, "observations": [{"text": text}]}, token

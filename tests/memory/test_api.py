@@ -5,9 +5,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from conversations.models import Identity
+from conversations.api_tokens import create_api_token, hash_token
+from conversations.models import ApiToken, Identity
 from memory import services
-from memory.models import ApiToken, Observation
+from memory.models import Observation
 from tests.memory.builders import conversation_with, customer
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token() -> str:
-    return services.create_api_token(name="crm").raw
+    return create_api_token(name="crm").raw
 
 
 def post(path: str, body, token: str | None = None):
@@ -30,7 +31,7 @@ def test_create_api_token_prints_a_token_that_is_stored_only_as_a_hash():
     raw = out.getvalue().strip()
     stored = ApiToken.objects.get(name="helpdesk")
     assert raw.startswith("baton_") and len(raw) > 40
-    assert raw not in (stored.token_hash, stored.prefix) and stored.token_hash == services.hash_token(raw)
+    assert raw not in (stored.token_hash, stored.prefix) and stored.token_hash == hash_token(raw)
     who = customer("Ana")
     assert post("/api/memory/recall", {"customer_id": str(who.id), "query": "x"}, raw).status_code == 200
 

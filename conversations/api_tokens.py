@@ -1,4 +1,4 @@
-"""API tokens of the Recall and knowledge APIs: only a hash is stored."""
+"""Bearer tokens of the HTTP APIs (memory recall, knowledge search): only a hash is stored."""
 
 import hashlib
 import secrets
@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from ..models import ApiToken
+from infra.json_api import token_required
+
+from .models import ApiToken
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ def hash_token(raw: str) -> str:
 
 
 def create_api_token(*, name: str) -> NewToken:
-    """A new Recall API token named `name`; the raw value is returned once and never stored."""
+    """A new API token named `name`; the raw value is returned once and never stored."""
     raw = "baton_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(name=name, token_hash=hash_token(raw), prefix=raw[:12])
     return NewToken(token=token, raw=raw)
@@ -36,3 +38,7 @@ def authenticate_api_token(raw: str) -> ApiToken | None:
     if token and (token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60):
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)
     return token
+
+
+# `@api_token_required` on a view: 401 unless the request carries an active token.
+api_token_required = token_required(authenticate_api_token)

@@ -1,0 +1,129 @@
+"""Reads of the knowledge base: hybrid search over a use case's passages.
+
+These signatures are the contract other apps use (runtime context, search API, benchmark).
+"""
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from infra import embeddings
+
+from .models import DEFAULT_ANSWER_THRESHOLD, Document, UseCaseKnowledge
+
+# Ranking: cosine similarity plus BM25 (k1 0.9, b 0.4, saturated as bm25 / (bm25 + 10)), so a passage
+# sharing the question's rarer words wins over one that is only near in meaning. Tuned on OR-ShARC
+# dev (bench/knowledge_orsharc.py): R@5 for scenario + question 0.865 dense, 0.72 BM25, 0.90 both.
+BM25_WEIGHT = 0.6
+BM25_SATURATION = 10.0
+K1, B = 0.9, 0.4
+CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class FoundPassage:
+    id: int
+    section: str
+    text: str
+    score: float
+    document_id: int
+    external_id: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents a use case answers from (None: every published one) and its answer threshold."""
+
+    document_ids: list[int] | None
+    threshold: float
+
+
+# One statement: the nearest vectors and the best full-text matches (the query's stems OR-ed), then
+# for each candidate its cosine similarity and its BM25 over the query's stems (idf from
+# knowledge_lexeme, refreshed on every change of the corpus).
+_SEARCH_SQL = """
+WITH q AS (
+    SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tsq,
+           tsvector_to_array(to_tsvector('english', %(query)s)) AS stems
+), terms AS (
+    SELECT l.lexeme, l.idf FROM knowledge_lexeme l, q WHERE l.lexeme = ANY(q.stems)
+), corpus AS (
+    SELECT coalesce((SELECT mean_length FROM knowledge_corpusstatistics WHERE id = 1), 1) AS mean_length
+), vec AS (
+    SELECT p.id FROM knowledge_passage p JOIN knowledge_document d ON d.id = p.document_id
+    WHERE d.status = 'published' {scope}
+    ORDER BY p.embedding <=> %(vector)s::vector LIMIT %(candidates)s
+), fts AS (
+    SELECT p.id FROM knowledge_passage p JOIN knowledge_document d ON d.id = p.document_id, q
+    WHERE d.status = 'published' {scope} AND p.search @@ q.tsq
+    ORDER BY ts_rank(p.search, q.tsq, 1) DESC LIMIT %(candidates)s
+)
+SELECT p.id, p.section, p.text, d.id, d.external_id, d.title, d.url,
+       1 - (p.embedding <=> %(vector)s::vector) AS similarity,
+       (SELECT coalesce(sum(t.idf * cardinality(u.positions) * (%(k1)s + 1)
+                            / (cardinality(u.positions) + %(k1)s * (1 - %(b)s + %(b)s * p.length / corpus.mean_length))), 0)
+        FROM unnest(p.search) u JOIN terms t ON t.lexeme = u.lexeme) AS bm25
+FROM knowledge_passage p JOIN knowledge_document d ON d.id = p.document_id, corpus
+WHERE p.id IN (SELECT id FROM vec UNION SELECT id FROM fts)
+"""
+
+
+def relevance(similarity: float, bm25: float) -> float:
+    """One passage's score: meaning and shared rare words, on an absolute scale (thresholds compare it)."""
+    return similarity + BM25_WEIGHT * bm25 / (bm25 + BM25_SATURATION)
+
+
+def scope_for(use_case_id: int | None) -> Scope:
+    """What the use case may cite and how sure a passage must be; every article for no use case."""
+    knowledge = UseCaseKnowledge.objects.filter(use_case_id=use_case_id).first() if use_case_id else None
+    if knowledge is None:
+        return Scope(document_ids=None, threshold=DEFAULT_ANSWER_THRESHOLD)
+    ids = list(knowledge.documents.values_list("id", flat=True))
+    return Scope(document_ids=ids or None, threshold=knowledge.answer_threshold)
+
+
+def search(query: str, *, k: int = 5, scope: Scope | None = None) -> list[FoundPassage]:
+    """The `k` published passages that best answer `query` within `scope`, best first."""
+    query = (query or "").strip()
+    if not query or k <= 0:
+        return []
+    vector = embeddings.embed_query(query)
+    params = {
+        "query": query,
+        "vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]",
+        "candidates": max(CANDIDATES, k * 2),
+        "k1": K1,
+        "b": B,
+    }
+    scoped = ""
+    if scope is not None and scope.document_ids is not None:
+        scoped, params["documents"] = "AND d.id = ANY(%(documents)s)", scope.document_ids
+    with connection.cursor() as cursor:
+        cursor.execute(_SEARCH_SQL.format(scope=scoped), params)
+        rows = cursor.fetchall()
+    found = [
+        FoundPassage(
+            id=pid,
+            section=section,
+            text=text,
+            score=round(relevance(similarity, bm25), 4),
+            document_id=doc_id,
+            external_id=external_id,
+            title=title,
+            url=url,
+        )
+        for pid, section, text, doc_id, external_id, title, url, similarity, bm25 in rows
+    ]
+    found.sort(key=lambda p: (-p.score, p.id))
+    return found[:k]
+
+
+def answering_passages(query: str, *, scope: Scope, k: int = 3) -> list[FoundPassage]:
+    """The passages that clear the scope's threshold for `query`: what the AI may answer from."""
+    return [p for p in search(query, k=k, scope=scope) if p.score >= scope.threshold]
+
+
+def document_count() -> int:
+    return Document.objects.filter(status=Document.Status.PUBLISHED).count()
