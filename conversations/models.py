@@ -208,6 +208,8 @@ class Message(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     interrupted = models.BooleanField(default=False, help_text="Voice: the customer cut this reply short.")
+    # The articles an AI reply answered from: [{"document_id", "external_id", "title", "url"}].
+    citations = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -32,6 +32,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "text": message.text,
         "created_at": message.created_at.isoformat(),
         "sender": message.sender.get_full_name() or message.sender.get_username() if message.sender else None,
+        "citations": message.citations,
     }
 
 

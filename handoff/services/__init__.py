@@ -18,7 +18,14 @@ from .handoffs import (
     start_handoff,
     take_over,
 )
-from .monitoring import Observed, observe_ai_message, observe_customer_message, record_failed_delivery
+from .monitoring import (
+    KNOWLEDGE_GAP,
+    Observed,
+    observe_ai_message,
+    observe_customer_message,
+    record_failed_delivery,
+    record_knowledge_gap,
+)
 from .packets import build_packet, write_llm_summary
 from .replies import add_agent_note, record_agent_reply, send_agent_reply
 from .rules import check_waiting_conversations, evaluate_rules
@@ -26,6 +33,7 @@ from .screening import Screened, screen_inbound_text
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "KNOWLEDGE_GAP",
     "HandoffError",
     "Observed",
     "Screened",
@@ -43,6 +51,7 @@ __all__ = [
     "record_agent_reply",
     "record_draft_use",
     "record_failed_delivery",
+    "record_knowledge_gap",
     "resolve_handoff",
     "screen_inbound_text",
     "send_agent_reply",

@@ -152,3 +152,36 @@ def record_failed_delivery(*, message_id: uuid.UUID, channel: str, error: str) -
         notify.delivery_failed(message, error=error)
     evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
     return signal
+
+
+KNOWLEDGE_OPERATOR = "knowledge"
+KNOWLEDGE_GAP = "knowledge_gap"
+
+
+def record_knowledge_gap(*, message_id: uuid.UUID, best_score: float | None) -> Signal | None:
+    """No article answered this customer question: a `knowledge_gap` signal on it, the rules apply.
+
+    The runtime calls it when the AI declined for want of an article; escalation rules can match
+    `{"label": "knowledge_gap"}`, and the knowledge gaps page groups these questions. Idempotent per
+    message.
+    """
+    message = Message.objects.filter(id=message_id).first()
+    if message is None:
+        return None
+    with transaction.atomic():
+        if Signal.objects.filter(message=message, label=KNOWLEDGE_GAP).exists():
+            return None
+        signal = Signal.objects.create(
+            conversation_id=message.conversation_id,
+            message=message,
+            operator_slug=KNOWLEDGE_OPERATOR,
+            label=KNOWLEDGE_GAP,
+            severity=Operator.Severity.WARNING,
+            span={
+                "excerpt": message.text[:300],
+                "best_score": None if best_score is None else round(best_score, 4),
+            },
+        )
+        _announce(signal)
+    evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
+    return signal
