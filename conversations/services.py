@@ -208,6 +208,7 @@ def record_reply(
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
     interrupted: bool = False,
+    citations: list[dict] | None = None,
 ) -> Message:
     """Store a reply (AI, agent or system) as the customer receives it, publish it to staff, and queue its
     delivery to the customer on the conversation's channel (the outbox: sent after commit)."""
@@ -227,6 +228,7 @@ def record_reply(
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             interrupted=interrupted,
+            citations=citations or [],
         )
         Conversation.objects.filter(id=conversation_id).update(last_message_at=now, updated_at=now)
         channel = Conversation.objects.filter(id=conversation_id).values_list("channel", flat=True).first()

@@ -1,6 +1,7 @@
-"""The demo seed: staff users, the offline LLM provider, the store's use cases and data. Idempotent."""
+"""The demo seed: staff users, the offline LLM provider, the store's use cases, data and articles. Idempotent."""
 
 import secrets
+from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
@@ -9,9 +10,13 @@ from conversations.models import LLMProvider, UseCase
 from demostore.services import load_seed_data
 from handoff.defaults import seed_handoff_defaults
 from infra.permissions import AGENTS, SUPERVISORS
+from knowledge.services import import_knowledge
 
 from .config import BATON_DIR, kept_secret
 from .seed_actions import seed_actions
+
+# The store's help-center articles (shipping, returns, refunds, ...): what the AI answers from.
+DEMO_ARTICLES = Path(__file__).resolve().parent / "demo_knowledge"
 
 STORE_POLICY = (
     "Verify the customer before touching an account: their email, or their first name, last name and zip code. "
@@ -27,12 +32,10 @@ USE_CASES = [
         "name": "General questions",
         "is_default": True,
         "description": "Anything about the store: orders, returns, exchanges, addresses, opening hours.",
+        # Behaviour only: what the store does and how (hours, refunds, shipping) is in its articles.
         "instructions": (
-            "The store sells home, outdoor and electronics products online and ships within the USA. "
-            "Our support team is available every day from 8am to 8pm Eastern time. "
-            "Delivered items can be returned or exchanged; pending orders can be cancelled or changed. "
-            "Refunds to a gift card are immediate; refunds to a card or PayPal take 5 to 7 business days. "
-            "Shipping is free on every order. " + STORE_POLICY
+            "Answer questions about the store from its help articles and cite them; help with orders, "
+            "returns, exchanges and addresses. " + STORE_POLICY
         ),
         "resolution_definition": "The customer's question is answered or their request is completed.",
         "greeting": "Hi! I'm the store's assistant. How can I help today?",
@@ -134,11 +137,13 @@ def seed_demo() -> dict:
     created_actions = seed_actions()
     store = load_seed_data()
     handoff = seed_handoff_defaults(members=list(User.objects.filter(username__in=["agent", "supervisor"])))
+    articles = import_knowledge(DEMO_ARTICLES)
     return {
         "created_users": created_users,
         "created_actions": created_actions,
         "store": store,
         "handoff": handoff,
+        "articles": articles.added + articles.updated,
     }
 
 

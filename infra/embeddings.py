@@ -145,7 +145,7 @@ def embed(texts: list[str]) -> list[list[float]]:
         return []
     if _config().get("backend") == "openai":
         return _embed_remote(texts)
-    return [v.tolist() for v in _encode_local(texts)]
+    return [v.tolist() for v in local_vectors(texts)]
 
 
 def embed_query(text: str) -> list[float]:

@@ -159,6 +159,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         }
         if event["role"] == "agent" and event.get("sender"):
             payload["agent"] = event["sender"]
+        if event.get("citations"):
+            payload["citations"] = event["citations"]
         await self.send_json(payload)
         try:
             await database_sync_to_async(delivery.mark_received)(

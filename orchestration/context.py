@@ -1,10 +1,12 @@
-"""What an AI turn reads: the conversation, its recent history, and what memory recalls for the latest message."""
+"""What an AI turn reads: the conversation, its recent history, what memory recalls for the latest message
+and the article passages that answer it."""
 
 import uuid
 from dataclasses import dataclass, field
 
 from conversations import selectors as conversation_selectors
 from conversations.models import Conversation, Customer, LLMProvider, Message, UseCase
+from knowledge.grounding import Grounding, grounding_for_turn
 from memory.selectors import context_for_turn
 
 
@@ -16,6 +18,7 @@ class TurnContext:
     provider: LLMProvider | None
     history: list[Message]
     extra_system: list[str] = field(default_factory=list)
+    grounding: Grounding = field(default_factory=lambda: Grounding(section=""))
 
     @property
     def ai_holds_conversation(self) -> bool:
@@ -26,7 +29,7 @@ class TurnContext:
 
 
 def turn_context(conversation_id: uuid.UUID) -> TurnContext:
-    """Everything an AI turn reads, in one place: conversation, history and what memory recalls."""
+    """Everything an AI turn reads, in one place: conversation, history, what memory recalls, the articles."""
     conversation = Conversation.objects.select_related("customer", "use_case__llm_provider").get(
         id=conversation_id
     )
@@ -39,6 +42,10 @@ def turn_context(conversation_id: uuid.UUID) -> TurnContext:
         provider=use_case.llm_provider if use_case else None,
         history=recent,
         extra_system=_memory_sections(conversation, recent),
+        grounding=grounding_for_turn(
+            customer_messages=[m.text for m in recent if m.role == Message.Role.CUSTOMER][-2:],
+            use_case_id=use_case.pk if use_case else None,
+        ),
     )
 
 

@@ -33,6 +33,7 @@ from infra import event_types, metrics
 from infra.events import publish_now
 from infra.groups import conversation_group, conversation_staff_group
 
+from .citations import CitationFilter
 from .context import TurnContext, turn_context
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,8 @@ ACTION_FAILED_REPLY = (
 
 BASE_INSTRUCTIONS = (
     "You are the customer service agent of this business, talking with a customer. Be brief, warm and "
-    "concrete. Never invent facts, orders or policies; use only what the customer, the tools and these "
-    "instructions give you. If the customer asks for a person, or you cannot help within policy, call "
+    "concrete. Never invent facts, orders or policies; use only what the customer, the tools, the articles "
+    "and these instructions give you. If the customer asks for a person, or you cannot help within policy, call "
     f"the {HANDOFF_TOOL} tool."
 )
 
@@ -92,6 +93,8 @@ def build_prompt(context: TurnContext) -> list[dict[str, Any]]:
     system = [BASE_INSTRUCTIONS]
     if context.use_case:
         system.append(f"# Use case: {context.use_case.name}\n{context.use_case.instructions}".strip())
+    if context.grounding.section:
+        system.append(context.grounding.section)
     if context.customer.display_name:
         system.append(f"# Customer\nName: {context.customer.display_name}")
     system.extend(context.extra_system)
@@ -174,6 +177,8 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     provider_name = context.provider.name if context.provider else "offline"
     use_case_id = context.use_case.pk if context.use_case else None
     confirmation = ""
+    marks = CitationFilter()  # the reply's "[1]" marks: out of the text, into the message's citations
+    acted = False
     try:
         llm = provider_for(context.provider)
         recalled = list(context.extra_system)
@@ -191,9 +196,11 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     if first_token_ms is None:
                         first_token_ms = int((time.perf_counter() - started) * 1000)
                         metrics.LLM_LATENCY.observe(first_token_ms / 1000)
-                    text += event.text
                     round_text += event.text
-                    yield TurnToken(message_id, event.text)
+                    shown = marks.feed(event.text)
+                    if shown:
+                        text += shown
+                        yield TurnToken(message_id, shown)
                 elif isinstance(event, ToolCall):
                     calls.append(event)
                 elif isinstance(event, Usage):
@@ -222,6 +229,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                 return
             if not calls:
                 break
+            acted = True
             messages.append(_assistant_tool_message(round_text, calls))
             escalate = False
             for call in calls:
@@ -268,6 +276,10 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
+    rest = marks.flush()
+    if rest:
+        text += rest
+        yield TurnToken(message_id, rest)
     for piece in await _correction(conversation_id, text):
         text += piece
         yield TurnToken(message_id, piece)
@@ -276,8 +288,26 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         for piece in _said_after(text, f"To confirm: {confirmation}. {CONFIRM_QUESTION}"):
             text += piece
             yield TurnToken(message_id, piece)
-    yield TurnMessage(await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage))
+    citations = context.grounding.citations(marks.numbers)
+    yield TurnMessage(
+        await _store_ai_text(
+            conversation_id, message_id, text, started, first_token_ms, usage, citations=citations
+        )
+    )
+    if not citations and not acted and context.grounding.unanswered:
+        await database_sync_to_async(_record_knowledge_gap)(context)
     metrics.TURNS.labels(outcome="replied").inc()
+
+
+def _record_knowledge_gap(context: TurnContext) -> None:
+    """A customer question no article answered: a signal the rules and the knowledge gaps page use."""
+    latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
+    if latest is None:
+        return
+    try:
+        handoff_services.record_knowledge_gap(message_id=latest.id, best_score=context.grounding.best_score)
+    except Exception:  # a failed signal must never cost the customer their reply
+        logger.exception("could not record the knowledge gap of message %s", latest.id)
 
 
 def _words(text: str) -> list[str]:
@@ -341,11 +371,14 @@ async def _store_ai_text(
     started: float,
     first_token_ms: int | None,
     usage: Usage | None,
+    *,
+    citations: list[dict] | None = None,
 ) -> Message:
     message = await database_sync_to_async(services.record_reply)(
         conversation_id=conversation_id,
         role=Message.Role.AI,
         text=text.strip() or "…",
+        citations=citations or [],
         message_id=message_id,
         model=usage.model if usage else "",
         latency_ms=int((time.perf_counter() - started) * 1000),

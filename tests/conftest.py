@@ -38,13 +38,22 @@ def fake_openai():
 
 
 @pytest.fixture
-def offline_use_case(db) -> UseCase:
+def store_articles(db) -> None:
+    """The demo store's help articles (support hours, shipping, returns, ...), imported as the seed does."""
+    from deskapp.seed import DEMO_ARTICLES
+    from knowledge.services import import_knowledge
+
+    import_knowledge(DEMO_ARTICLES)
+
+
+@pytest.fixture
+def offline_use_case(db, store_articles) -> UseCase:
     provider = LLMProvider.objects.create(name="offline-test", kind=LLMProvider.Kind.OFFLINE)
     return UseCase.objects.create(
         slug="store-help",
         name="Store help",
         is_default=True,
-        instructions="Our support team is available every day from 8am to 8pm Eastern time. Shipping is free on every order.",
+        instructions="Answer questions about the store from its articles.",
         llm_provider=provider,
     )
 

@@ -47,7 +47,9 @@ def test_knowledge_and_memory_are_independent(tmp_path):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     selectors = tmp_path / "knowledge" / "selectors.py"
-    selectors.write_text(selectors.read_text() + "\nfrom memory.models import Observation  # noqa: E402,F401\n")
+    selectors.write_text(
+        selectors.read_text() + "\nfrom memory.models import Observation  # noqa: E402,F401\n"
+    )
     broken = lint_imports(tmp_path)
     assert broken.returncode == 1
     assert "knowledge is not allowed to import memory" in broken.stdout

@@ -6,6 +6,7 @@ the summarizer, the extractor and generative operators all speak one language.
 """
 
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ class Usage:
 
 
 LLMEvent = TextDelta | ToolCall | Usage
+
+# The prompt's articles section (written by knowledge.grounding, read by the offline engine): numbered
+# passages "[1] Title > Section" then their text, which a reply cites as "[1]".
+ARTICLES_HEADING = "# Articles"
+NO_ARTICLE_NOTE = "No article answers this message."
+CITATION_MARK = re.compile(r"\[(\d{1,2})\]")
 
 
 class LLMError(Exception):

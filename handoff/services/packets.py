@@ -35,7 +35,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
-    """Everything the agent needs: history, profile, observations, summary, signals, actions, reason, rule."""
+    """Everything the agent needs: history, profile, observations, articles cited, summary, signals,
+    actions, reason, rule."""
     messages = list(
         Message.objects.filter(conversation_id=conversation.id)
         .select_related("sender")
@@ -48,9 +49,12 @@ def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
             "text": m.text,
             "at": m.created_at.isoformat(),
             "sender": (m.sender.get_full_name() or m.sender.get_username()) if m.sender else None,
+            **({"citations": m.citations} if m.citations else {}),
         }
         for m in messages
     ]
+    # The articles the AI answered from, each once: what the customer was already told, and where from.
+    articles = list({c["document_id"]: c for m in messages for c in m.citations}.values())
     customer_texts = [m.text for m in messages if m.role == Message.Role.CUSTOMER]
     query = " ".join(customer_texts[-3:]) or handoff.detail or handoff.reason
     try:
@@ -109,6 +113,7 @@ def build_packet(*, handoff: Handoff, conversation: Conversation) -> dict:
             "profile": profile,
             "observations": observations,
             "history": history,
+            "articles": articles,
             "summary": summary,
             "signals": [
                 selectors.signal_payload(s) for s in Signal.objects.filter(conversation_id=conversation.id)

@@ -73,6 +73,14 @@ def _length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def sms_text(message: Message) -> str:
+    """A reply as texted: its words, then the articles it answered from, by title (no links to tap)."""
+    titles = list(dict.fromkeys(c.get("title", "") for c in message.citations if c.get("title")))
+    if not titles:
+        return message.text
+    return f"{message.text}\n\n{'Source' if len(titles) == 1 else 'Sources'}: {'; '.join(titles)}"
+
+
 def sms_bodies(text: str) -> list[str]:
     """The SMS bodies for a reply: one up to 1,600 characters, else parts cut at sentence ends, numbered "(1/2)".
 
@@ -341,7 +349,7 @@ def send_reply_by_sms(*, message_id: uuid.UUID) -> list[TwilioMessage]:
                     "body": body,
                 },
             )[0]
-            for index, body in enumerate(sms_bodies(message.text))
+            for index, body in enumerate(sms_bodies(sms_text(message)))
         ]
     client = twilio_client()
     for row in rows:

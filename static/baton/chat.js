@@ -43,6 +43,22 @@
     return el;
   }
 
+  // The articles an AI reply answered from, under it: a link when the article has a URL.
+  function showCitations(el, citations) {
+    if (!citations || !citations.length || el.querySelector(".citations")) return;
+    const box = document.createElement("span");
+    box.className = "citations";
+    box.append("Sources: ");
+    citations.forEach((c, i) => {
+      if (i) box.append(" · ");
+      const item = document.createElement(c.url ? "a" : "span");
+      item.textContent = c.title || c.external_id;
+      if (c.url) { item.href = c.url; item.target = "_blank"; item.rel = "noopener noreferrer"; }
+      box.append(item);
+    });
+    el.append(box);
+  }
+
   function setDelivery(clientId, state, detail) {
     const el = bubbles["client:" + clientId];
     if (!el) return;
@@ -96,7 +112,8 @@
         el.querySelector(".text").textContent += m.text;
         setStatus("Assistant is typing…");
       } else if (m.type === "message") {
-        bubble(m.message_id, m.role, m.text, m.role === "agent" && m.agent ? m.agent : undefined);
+        const el = bubble(m.message_id, m.role, m.text, m.role === "agent" && m.agent ? m.agent : undefined);
+        showCitations(el, m.citations);
         setStatus("");
       } else if (m.type === "handoff") {
         setStatus(m.status === "accepted" ? `${m.agent || "An agent"} joined the conversation` : "Waiting for a member of our team…");

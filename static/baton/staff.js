@@ -59,6 +59,19 @@ window.Baton = (function () {
     note.textContent = "Not delivered to the customer: " + error;
     return note;
   }
+  function citationsOf(m) {
+    const box = document.createElement("div");
+    box.className = "citations";
+    box.append("Sources: ");
+    m.citations.forEach((c, i) => {
+      if (i) box.append(" · ");
+      const item = document.createElement(c.url ? "a" : "span");
+      item.textContent = c.title || c.external_id;
+      if (c.url) { item.href = c.url; item.target = "_blank"; item.rel = "noopener noreferrer"; }
+      box.append(item);
+    });
+    return box;
+  }
   function appendMessage(transcript, m) {
     if (!transcript) return;
     const known = transcript.querySelector(`[data-message="${m.message_id}"]`);
@@ -82,6 +95,7 @@ window.Baton = (function () {
     text.className = "text";
     text.textContent = m.text;
     el.append(who, time, text);
+    if (m.citations && m.citations.length) el.append(citationsOf(m));
     if (m.failed_delivery) el.append(undelivered(m.failed_delivery));
     transcript.append(el);
     localizeTimes(el);

@@ -1,8 +1,9 @@
 """The offline engine: deterministic, no network, same interface as a remote LLM.
 
 It reads the same messages and tool schemas and answers in the same events. It hands off when the
-customer asks for a person, answers greetings, thanks and "what can you do", and otherwise runs a
-dialogue manager over the declared actions (`dialogue.py`): it finds the request by meaning (the
+customer asks for a person, answers greetings, thanks and "what can you do", answers a question about
+the business from the article passages the runtime found, citing them, or says it doesn't have that
+and offers a person (`articles.py`), and otherwise runs a dialogue manager over the declared actions (`dialogue.py`): it finds the request by meaning (the
 local embedding model), verifies the customer, reads their account and orders through the actions,
 resolves what they describe, asks with the choices spelled out, calls the action (the runtime asks
 for the yes) and words the result. It never pretends to be a language model and never shows the
@@ -14,8 +15,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from conversations.actions.wording import is_affirmative
+
 from ..base import Capabilities, LLMEvent, TextDelta, ToolCall, Usage
 from . import reading, wording
+from .articles import answer_from, asks_about_policy, read_articles
 from .dialogue import HANDOFF_TOOL, Dialogue, call, choose_goal, request_in
 from .reading import asks_for_human, content_words
 from .state import State, is_identify
@@ -24,15 +28,9 @@ MODEL_NAME = "baton-offline-1"
 
 __all__ = ["HANDOFF_TOOL", "MODEL_NAME", "OfflineEngine", "asks_for_human", "content_words"]
 
-_SECTION = re.compile(r"^#+ .*$", re.M)
 _MEMORY_SECTION = re.compile(r"^# What we know about this customer\n(.*?)(?=\n\n|\Z)", re.M | re.S)
 _ASKS_ORDER = re.compile(r"\b(my|last|latest|recent) (order|purchase)\b", re.I)
 _ASKS_ADDRESS = re.compile(r"\b(address|ship(ping)? to|deliver(ed|y)? to|where do i live)\b", re.I)
-# Sentences of the instructions written for the agent, not the customer: never said to a customer.
-_INTERNAL = re.compile(
-    r"\b(verif|act only|before any change|transfer|tool|call the|the customer|hand ?off|instruction|policy)",
-    re.I,
-)
 
 
 def split_memory(system_text: str) -> tuple[str, dict[str, str]]:
@@ -48,36 +46,6 @@ def split_memory(system_text: str) -> tuple[str, dict[str, str]]:
             label, value = line.split(": ", 1)
             facts[label.lower()] = value
     return system_text[: match.start()] + system_text[match.end() :], facts
-
-
-def _knowledge(system: str) -> str:
-    """The use case's own instructions: the system text before the sections the runtime adds."""
-    instructions = re.split(r"^# (Verified customer|Changes already made|Customer)\b", system, flags=re.M)[0]
-    return split_memory(instructions)[0]
-
-
-def _public_sentences(text: str) -> list[str]:
-    text = _SECTION.sub("", text)
-    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
-    return [p.strip(" -*\t") for p in parts if len(p.strip()) > 12 and not _INTERNAL.search(p)]
-
-
-def answer_from_instructions(question: str, system: str, limit: int = 2) -> list[str]:
-    """The customer-facing sentences of the instructions sharing the most content words with the question.
-
-    A message that is not a question needs two shared words, so a stray word matches nothing.
-    """
-    asked = content_words(question)
-    if not asked:
-        return []
-    needed = 1 if reading.QUESTION.search(question) else 2
-    scored = []
-    for position, sentence in enumerate(_public_sentences(_knowledge(system))):
-        overlap = len(asked & content_words(sentence))
-        if overlap >= needed:
-            scored.append((-overlap, position, sentence))
-    scored.sort()
-    return [s for _, _, s in scored[:limit]]
 
 
 def from_memory(text: str, facts: dict[str, str]) -> str:
@@ -131,13 +99,16 @@ class OfflineEngine:
         if small == "thanks" and not request_in(state, text):
             return "You're welcome! Is there anything else I can help with?", []
         asked_before = state.episode()[-1][0] if state.episode() else ""
+        said_before = state.answered_turns()[-1][0] if state.answered_turns() else ""
+        if said_before in wording.PERSON_OFFERS and is_affirmative(text) and HANDOFF_TOOL in state.tools:
+            return "", [call(HANDOFF_TOOL, {"reason": "customer_request"})]
         if reading.NEGATIVE.match(text) and "?" in asked_before and len(reading.words(text)) <= 4:
             return wording.DECLINED, []
+        articles = read_articles(state.system)
+        if articles is not None and asks_about_policy(text):
+            # A question about the rules: the articles answer it, or nobody here may.
+            return (answer_from(text, articles[0]) if articles else wording.NOT_IN_ARTICLES), []
         family = None if reading.is_general_question(text) else choose_goal(state)
         if family is None:
-            known = from_memory(text, memory)
-            answer = answer_from_instructions(text, state.system)
-            if known or answer:
-                return " ".join([known, *answer]).strip(), []
-            return wording.CANNOT_ANSWER, []
+            return from_memory(text, memory) or wording.CANNOT_ANSWER, []
         return Dialogue(state, family).next_step()

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from infra import entities
+from infra.text import QUESTION
 
 _WORD = re.compile(r"[a-z0-9']+")
 STOPWORDS = frozenset(
@@ -42,7 +43,6 @@ UNKNOWN_ID = re.compile(
 )
 ALL_ITEMS = re.compile(r"\b(all|everything|whole order|entire order|both|all of them|every item)\b", re.I)
 EXCEPT = re.compile(r"\b(?:except|but not|other than|apart from|besides)\b(.*)$", re.I | re.S)
-QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|why|how|do|does|is|are|can|could|will|would)\b", re.I)
 _ZIP_ALONE = re.compile(r"(?<![\w#$.-])(\d{5})(?![\w.-])")
 _NAME_ANSWER = re.compile(r"^\s*(?:(?:it'?s|i'?m|name:?)\s+)?([A-Za-z][a-z'-]+)\s+([A-Za-z][a-z'-]+)\b")
 _NOT_NAME_WORDS = (

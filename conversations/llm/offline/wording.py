@@ -26,6 +26,12 @@ BACKEND_DOWN = (
     "a moment."
 )
 CANNOT_ANSWER = "I can't answer that here. Shall I get a person who can?"
+NOT_IN_ARTICLES = (
+    "I don't have that in our help articles, and I'd rather not guess. "
+    "Would you like me to connect you with a person who can answer it?"
+)
+# Replies that offer a person: a yes to one hands the conversation over.
+PERSON_OFFERS = (CANNOT_ANSWER, NOT_IN_ARTICLES)
 DECLINED = "Alright, I haven't changed anything. What would you like me to do instead?"
 
 

@@ -10,5 +10,6 @@ class Command(BaseCommand):
         result = seed_demo()
         store = result["store"]
         self.stdout.write(
-            f"demo seeded: store has {store['users']} users, {store['orders']} orders, {store['products']} products"
+            f"demo seeded: store has {store['users']} users, {store['orders']} orders, {store['products']} products; "
+            f"{result['articles']} help article(s) imported"
         )

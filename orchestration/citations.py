@@ -1,0 +1,44 @@
+"""Citation marks out of a streamed reply: the customer reads "… within 5 days.", the message records [1].
+
+The LLM (or the offline engine) cites an article passage as "[1]". The marks are taken out as the
+reply streams, holding back only what could still turn out to be one (a "[" and up to three more
+characters, and the spaces before it), so tokens keep flowing without a visible delay.
+"""
+
+import re
+
+from conversations.llm.base import CITATION_MARK
+
+_PARTIAL = re.compile(r"\s*\[\d{0,2}$|\s+$")
+
+
+class CitationFilter:
+    def __init__(self) -> None:
+        self.numbers: list[int] = []
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """What of the reply so far can be shown now, marks removed."""
+        text = self._held + text
+        self._held = ""
+        text = CITATION_MARK.sub(self._take, text)
+        text = re.sub(r"[ \t]+(?=[.,;:!?])", "", text) if self.numbers else text
+        partial = _PARTIAL.search(text)
+        if partial:
+            self._held, text = text[partial.start() :], text[: partial.start()]
+        return text
+
+    def flush(self) -> str:
+        """The rest at the end of the reply (a "[" that was not a mark after all)."""
+        held, self._held = self._held, ""
+        return CITATION_MARK.sub(self._take, held).rstrip() if held.strip() else ""
+
+    def _take(self, match: re.Match) -> str:
+        self.numbers.append(int(match.group(1)))
+        return ""
+
+
+def strip_citations(text: str) -> tuple[str, list[int]]:
+    """`text` without its citation marks, and the numbers cited, for a reply that did not stream."""
+    marks = CitationFilter()
+    return (marks.feed(text) + marks.flush()).strip(), marks.numbers
