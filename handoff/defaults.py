@@ -276,6 +276,13 @@ RULES = [
         "condition": {"signal": {"label": "delivery_failed"}},
     },
     {
+        # The AI had no article for the question and offered a person (admin: Knowledge gaps).
+        "name": "Knowledge gap",
+        "priority": 50,
+        "effect": EscalationRule.Effect.FLAG,
+        "condition": {"signal": {"label": "knowledge_gap"}},
+    },
+    {
         "name": "Long conversation",
         "priority": 60,
         "effect": EscalationRule.Effect.FLAG,

@@ -1,8 +1,11 @@
-"""Models of the insights app: alert rules on operational metrics and the history of their firing."""
+"""Models of the insights app: alert rules on operational metrics and the history of their firing,
+and the knowledge gaps (a view of handoff's signals) that the admin groups by meaning."""
 
 from django.db import models
 
 from conversations.models import UseCase
+from handoff.models import Signal
+from handoff.services import KNOWLEDGE_GAP
 from infra.models import TimeStamped
 
 
@@ -68,3 +71,22 @@ class AlertEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} {self.state} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class KnowledgeGapManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(label=KNOWLEDGE_GAP)
+
+
+class KnowledgeGap(Signal):
+    """A customer question no article answered (a `knowledge_gap` signal): what the admin's page groups.
+
+    A proxy, so its page has its own permission (`insights.view_knowledgegap`) and admin index entry.
+    """
+
+    objects = KnowledgeGapManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["-created_at", "-id"]
+        verbose_name = "knowledge gap"

@@ -7,6 +7,8 @@ Definitions (one place, used by the API, the page and the alerts):
   supervisor, ...) or the outcome `escalated`;
 - resolved: outcome `resolved`, and for the AI arm without an escalation (resolved *by the AI*);
 - rates are over closed conversations (those with an outcome); handle time is closed_at - created_at.
+
+Knowledge gaps (questions no article answered) are grouped by meaning with what agents replied.
 """
 
 import logging
@@ -20,14 +22,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, Min, OuterRef, Q
+import numpy as np
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, UseCase
 from handoff.models import CopilotDraft, Handoff
-from infra import worker_health
+from infra import embeddings, worker_health
+from knowledge.models import Document, Source
 
-from .models import AlertRule
+from .models import AlertRule, KnowledgeGap
 
 logger = logging.getLogger(__name__)
 
@@ -407,3 +411,236 @@ def enabled_alert_rules(*, only_metrics: Iterable[str] | None = None) -> list[Al
     if only_metrics is not None:
         rules = rules.filter(metric__in=list(only_metrics))
     return list(rules)
+
+
+# --- Knowledge gaps: the questions no article answered, grouped by meaning ---------------------------
+
+# A question joins the group whose mean vector it is closest to when their cosine reaches this, else
+# starts a group. MiniLM puts paraphrases of one store question 0.56-0.80 apart and different
+# questions below 0.45; against a group's mean (paraphrases pull it to their common meaning) 0.65
+# kept four wordings of "do you ship to Canada?" together and PayPal, passwords and gift cards apart,
+# where 0.75 split every paraphrase pair but the closest.
+GAP_GROUP_THRESHOLD = 0.65
+GAP_QUESTIONS_MAX = 1000  # the latest are grouped, so the page stays quick
+GAP_EXAMPLES_SHOWN = 5
+GAP_TITLE_MAX_CHARS = 120
+
+
+@dataclass(frozen=True)
+class GapQuestion:
+    signal_id: int
+    text: str
+    asked_at: datetime
+    conversation_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class GapReply:
+    """The first agent message after a knowledge gap in its conversation, and its draft once made."""
+
+    signal_id: int
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    text: str
+    agent: str
+    sent_at: datetime
+    draft_id: int | None = None
+    draft_status: str = ""
+
+
+@dataclass(frozen=True)
+class GapGroup:
+    representative: GapQuestion
+    questions: list[GapQuestion]  # oldest first
+    replies: list[GapReply]  # oldest first, one per agent message
+
+    @property
+    def count(self) -> int:
+        return len(self.questions)
+
+    @property
+    def first_asked(self) -> datetime:
+        return self.questions[0].asked_at
+
+    @property
+    def last_asked(self) -> datetime:
+        return self.questions[-1].asked_at
+
+    @property
+    def title(self) -> str:
+        return gap_article_title(self.representative.text)
+
+    @property
+    def examples(self) -> list[GapQuestion]:
+        """Other wordings of the question, latest first, each text once."""
+        seen = {self.representative.text.casefold()}
+        shown = []
+        for question in reversed(self.questions):
+            key = question.text.casefold()
+            if key not in seen:
+                seen.add(key)
+                shown.append(question)
+        return shown[:GAP_EXAMPLES_SHOWN]
+
+
+def gap_article_title(question: str) -> str:
+    """A draft article's title from a customer's question: one line, cut at a word near 120 characters."""
+    title = " ".join(question.split())
+    if len(title) <= GAP_TITLE_MAX_CHARS:
+        return title
+    cut = title[: GAP_TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0] or title[: GAP_TITLE_MAX_CHARS - 1]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def gap_draft_external_id(*, signal_id: int, message_id: uuid.UUID | str) -> str:
+    """The draft article's id for one reply to one gap: the same click twice finds the same draft."""
+    return f"gap-{signal_id}-{message_id}"
+
+
+def _first_agent_reply() -> QuerySet:
+    """The first agent message after the outer signal, in its conversation (a subquery)."""
+    return (
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"),
+            role=Message.Role.AGENT,
+            created_at__gt=OuterRef("created_at"),
+        )
+        .order_by("created_at", "id")
+        .values("id")[:1]
+    )
+
+
+def _gaps(since: datetime | None) -> QuerySet:
+    gaps = KnowledgeGap.objects.all()
+    return gaps if since is None else gaps.filter(created_at__gte=since)
+
+
+def knowledge_gap_count(*, since: datetime | None = None) -> int:
+    return _gaps(since).count()
+
+
+def group_by_meaning(vectors: np.ndarray, *, threshold: float = GAP_GROUP_THRESHOLD) -> list[list[int]]:
+    """Greedy grouping of unit vectors in order: each joins the nearest group mean at `threshold` or above."""
+    sums = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    groups: list[list[int]] = []
+    for i, vector in enumerate(vectors):
+        if groups:
+            means = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+            scores = means @ vector
+            best = int(np.argmax(scores))
+            if scores[best] >= threshold:
+                sums[best] += vector
+                groups[best].append(i)
+                continue
+        sums = np.vstack([sums, vector])
+        groups.append([i])
+    return groups
+
+
+def knowledge_gap_groups(
+    *, since: datetime | None = None, threshold: float = GAP_GROUP_THRESHOLD, limit: int = GAP_QUESTIONS_MAX
+) -> list[GapGroup]:
+    """The latest `limit` unanswered questions since `since`, grouped by meaning, most asked first.
+
+    Each group names its most central question, and the first reply an agent gave after each of its
+    questions (the customer was handed to a person), with the draft article made from it, if any.
+    """
+    rows = list(
+        _gaps(since)
+        .order_by("-created_at", "-id")
+        .annotate(reply_id=Subquery(_first_agent_reply()))
+        .values("id", "conversation_id", "span", "created_at", "message__text", "reply_id")[:limit]
+    )
+    if not rows:
+        return []
+    rows.reverse()  # oldest first: groups form in the order the questions were asked
+    questions = [
+        GapQuestion(
+            signal_id=row["id"],
+            text=(row["span"] or {}).get("excerpt") or (row["message__text"] or "")[:300],
+            asked_at=row["created_at"],
+            conversation_id=row["conversation_id"],
+        )
+        for row in rows
+    ]
+    vectors = embeddings.local_vectors([q.text for q in questions])
+    replies = _gap_replies({row["id"]: row["reply_id"] for row in rows if row["reply_id"]})
+    groups = []
+    for members in group_by_meaning(vectors, threshold=threshold):
+        mean = vectors[members].sum(axis=0)
+        central = members[int(np.argmax(vectors[members] @ mean))]
+        seen: set[uuid.UUID] = set()
+        group_replies = []
+        for i in members:
+            reply = replies.get(questions[i].signal_id)
+            if reply and reply.message_id not in seen:  # two questions before one agent reply
+                seen.add(reply.message_id)
+                group_replies.append(reply)
+        groups.append(
+            GapGroup(
+                representative=questions[central],
+                questions=[questions[i] for i in members],
+                replies=sorted(group_replies, key=lambda r: r.sent_at),
+            )
+        )
+    groups.sort(key=lambda g: (-g.count, -g.last_asked.timestamp()))
+    return groups
+
+
+def _gap_replies(reply_of_signal: dict[int, uuid.UUID]) -> dict[int, GapReply]:
+    messages = {
+        m.id: m for m in Message.objects.filter(id__in=set(reply_of_signal.values())).select_related("sender")
+    }
+    external_ids = {
+        signal_id: gap_draft_external_id(signal_id=signal_id, message_id=message_id)
+        for signal_id, message_id in reply_of_signal.items()
+    }
+    drafts = {
+        d["external_id"]: d
+        for d in Document.objects.filter(
+            source__kind=Source.Kind.DRAFTS, external_id__in=list(external_ids.values())
+        ).values("id", "external_id", "status")
+    }
+    replies = {}
+    for signal_id, message_id in reply_of_signal.items():
+        message = messages.get(message_id)
+        if message is None:  # deleted since the gaps were read
+            continue
+        draft = drafts.get(external_ids[signal_id], {})
+        replies[signal_id] = GapReply(
+            signal_id=signal_id,
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            text=message.text,
+            agent=_staff_name(message.sender),
+            sent_at=message.created_at,
+            draft_id=draft.get("id"),
+            draft_status=draft.get("status", ""),
+        )
+    return replies
+
+
+def _staff_name(user) -> str:
+    if user is None:
+        return "an agent no longer here"
+    return user.get_full_name() or user.get_username()
+
+
+def knowledge_gap_reply(*, signal_id: int, message_id: uuid.UUID) -> tuple[KnowledgeGap, Message] | None:
+    """The gap and the agent reply to it, when `message_id` is the first agent message after that gap."""
+    gap = KnowledgeGap.objects.filter(pk=signal_id).annotate(reply_id=Subquery(_first_agent_reply())).first()
+    if gap is None or gap.reply_id != message_id:
+        return None
+    return gap, Message.objects.get(pk=message_id)
+
+
+def knowledge_gap_question(signal_id: int) -> str | None:
+    """The question of one knowledge gap, as grouped (its excerpt)."""
+    gap = KnowledgeGap.objects.filter(pk=signal_id).select_related("message").first()
+    if gap is None:
+        return None
+    return (gap.span or {}).get("excerpt") or (gap.message.text[:300] if gap.message else "")
+
+
+def drafted_article(external_id: str) -> Document | None:
+    return Document.objects.filter(source__kind=Source.Kind.DRAFTS, external_id=external_id).first()

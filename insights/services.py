@@ -1,4 +1,5 @@
-"""Writes of the insights app: alert evaluation and notification, closing idle conversations."""
+"""Writes of the insights app: alert evaluation and notification, closing idle conversations, and
+draft articles from agents' replies to knowledge gaps."""
 
 import logging
 import uuid
@@ -8,7 +9,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import services as conversation_services
@@ -17,6 +18,8 @@ from handoff.models import CopilotDraft, Handoff
 from infra import event_types, metrics
 from infra.events import send_event_on_commit
 from infra.groups import supervisors_group
+from knowledge import services as knowledge_services
+from knowledge.models import Document
 
 from . import selectors
 from .models import AlertEvent, AlertRule
@@ -213,3 +216,37 @@ def backdate_simulated_conversation(
         for model in (Handoff, CopilotDraft):
             for row in model.objects.filter(conversation_id=conversation_id):
                 model.objects.filter(pk=row.pk).update(created_at=row.created_at + shift)
+
+
+class GapReplyNotFound(LookupError):
+    """No such knowledge gap, or the message is not the first agent reply after it."""
+
+
+def draft_article_from_gap_reply(
+    *, signal_id: int, message_id: uuid.UUID, title_signal_id: int | None = None
+) -> tuple[Document, bool]:
+    """A draft article from the agent's reply to a knowledge gap, titled with the question; (draft, created).
+
+    `title_signal_id` names the gap whose question titles the article (its group's representative);
+    the gap's own question otherwise. Idempotent per gap and reply: a draft made already is returned
+    as it is now (edited or published since, maybe), never overwritten.
+    """
+    found = selectors.knowledge_gap_reply(signal_id=signal_id, message_id=message_id)
+    if found is None:
+        raise GapReplyNotFound(f"message {message_id} is not the agent's reply to knowledge gap {signal_id}")
+    _, reply = found
+    question = selectors.knowledge_gap_question(title_signal_id or signal_id)
+    if question is None:
+        raise GapReplyNotFound(f"no knowledge gap {title_signal_id}")
+    external_id = selectors.gap_draft_external_id(signal_id=signal_id, message_id=message_id)
+    existing = selectors.drafted_article(external_id)
+    if existing is not None:
+        return existing, False
+    try:
+        draft = knowledge_services.draft_article(
+            title=selectors.gap_article_title(question), text=reply.text, external_id=external_id
+        )
+    except IntegrityError:  # the same click twice at once: the other request made the draft
+        return selectors.drafted_article(external_id), False
+    logger.info("draft article %s from reply %s to knowledge gap %s", draft.pk, message_id, signal_id)
+    return draft, True
