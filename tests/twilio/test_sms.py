@@ -43,7 +43,9 @@ def test_inbound_sms_is_answered_through_the_rest_api(offline_use_case, fake_twi
     first = fake_twilio.sent[0]
     assert (first["To"], first["From"]) == ("+14155550100", "+18885550123")
     assert first["StatusCallback"] == settings.BATON_PUBLIC_URL + "/twilio/sms/status"
-    assert " ".join(s["Body"] for s in fake_twilio.sent) == stored[1][1]
+    # The text names the article it answered from, with no link to tap.
+    shipping = Message.objects.get(role="ai").citations[0]["title"]
+    assert " ".join(s["Body"] for s in fake_twilio.sent) == f"{stored[1][1]}\n\nSource: {shipping}"
     outbound = TwilioMessage.objects.filter(direction="outbound").order_by("part")
     assert [o.sid for o in outbound] == [s["Sid"] for s in fake_twilio.sent]
     assert {o.status for o in outbound} == {"queued"}
