@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.text import slugify
 
+from infra.text import ARTICLE_MAX_CHARS, TextTooLong, checked_text
+
 from . import services
 from .models import Document, Passage, Source, UseCaseKnowledge
 from .reading import SUFFIXES, UnreadableDocument, read_file
@@ -40,6 +42,14 @@ class DocumentForm(forms.ModelForm):
                 raise forms.ValidationError(f"{upload.name}: {exc}") from None
             cleaned["title"] = cleaned.get("title") or read.title
             cleaned["text"] = read.text
+        # As an import does: a file's NUL would fail the save, other control characters are noise.
+        try:
+            cleaned["title"] = checked_text(cleaned.get("title") or "", limit=300, what="The title")
+            cleaned["text"] = checked_text(
+                cleaned.get("text") or "", limit=ARTICLE_MAX_CHARS, what="The text"
+            )
+        except TextTooLong as exc:
+            raise forms.ValidationError(str(exc)) from None
         if not cleaned.get("title") or not (cleaned.get("text") or "").strip():
             raise forms.ValidationError("Upload a file, or give a title and the text.")
         if not self.instance.pk:

@@ -76,7 +76,8 @@ def chunk(title: str, text: str) -> list[Chunk]:
             continue
         # The title is the first part of every path; a top heading that repeats it is not said twice.
         path = [h for h in headings if _normal(h) != _normal(title)]
-        if title and not _normal(body).startswith(_normal(title)):
+        # A body whose first line is the title (a PDF's or a text file's own title line) already says it.
+        if title and _normal(body.splitlines()[0]) != _normal(title):
             path = [title, *path]
         section = " > ".join(path)
         chunks.extend(Chunk(section=section[:500], text=part) for part in _pack(_pieces(body)))

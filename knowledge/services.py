@@ -14,7 +14,14 @@ from django.db import connection, transaction
 
 from conversations.models import UseCase
 from infra import embeddings
-from infra.text import ARTICLE_MAX_CHARS, NAME_MAX_CHARS, TextTooLong, checked_text, clean_text
+from infra.text import (
+    ARTICLE_MAX_CHARS,
+    NAME_MAX_CHARS,
+    TextTooLong,
+    checked_text,
+    clean_text,
+    is_clean,
+)
 
 from .chunking import chunk
 from .models import Document, Passage, Source, UseCaseKnowledge
@@ -211,6 +218,16 @@ def read_folder(root: Path) -> Iterator[tuple[str, Article | UnreadableDocument]
     """Each readable file under `root` (recursive, sorted), keyed by its path relative to `root`."""
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
         relative = path.relative_to(root).as_posix()
+        if not is_clean(relative):
+            # A name that is not UTF-8 (decoded with surrogates) or holds control characters: refused,
+            # not cleaned, since cleaning could make it another file's external_id.
+            yield (
+                relative.encode("utf-8", "replace").decode(),
+                UnreadableDocument(
+                    "the file name is not UTF-8 text (or holds control characters): rename the file"
+                ),
+            )
+            continue
         try:
             read = read_file(path.name, path.read_bytes())
             yield relative, Article(external_id=relative, title=read.title, text=read.text)

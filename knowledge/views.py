@@ -21,7 +21,9 @@ def _scope(slug: object) -> selectors.Scope | None:
         raise BadRequest("use_case must be a use case's slug")
     use_case = UseCase.objects.filter(slug=slug.strip()).first()
     if use_case is None:
-        raise BadRequest(f"no use case {slug.strip()[:80]!r}: give one of its slugs, or leave it out")
+        raise BadRequest(
+            f"no use case {slug.strip()[:80]!r}: give the slug of a use case (see the admin), or leave use_case out"
+        )
     return selectors.scope_for(use_case.pk)
 
 
