@@ -18,6 +18,7 @@ BM25_WEIGHT = 0.6
 BM25_SATURATION = 10.0
 K1, B = 0.9, 0.4
 CANDIDATES = 50
+RARE_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,18 @@ class Scope:
     threshold: float
 
 
-# One statement: the nearest vectors and the best full-text matches (the query's stems OR-ed), then
-# for each candidate its cosine similarity and its BM25 over the query's stems (idf from
-# knowledge_lexeme, refreshed on every change of the corpus).
+# One statement: the nearest vectors and the best full-text matches, then for each candidate its
+# cosine similarity and its BM25 over the query's stems (idf from knowledge_lexeme, refreshed on
+# every change of the corpus). The full-text side ORs only the query's RARE_TERMS rarest stems: common
+# ones ("get", "work") match most of a large corpus, and ranking thousands of matches was most of the
+# statement's time, while the candidates they add are the ones BM25 scores low anyway.
 _SEARCH_SQL = """
-WITH q AS (
-    SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tsq,
-           tsvector_to_array(to_tsvector('english', %(query)s)) AS stems
-), terms AS (
-    SELECT l.lexeme, l.idf FROM knowledge_lexeme l, q WHERE l.lexeme = ANY(q.stems)
+WITH terms AS MATERIALIZED (
+    SELECT l.lexeme, l.idf FROM knowledge_lexeme l
+    WHERE l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))
+), q AS MATERIALIZED (
+    SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery AS tsq
+    FROM (SELECT lexeme FROM terms ORDER BY idf DESC, lexeme LIMIT %(rare_terms)s) rare
 ), corpus AS (
     SELECT coalesce((SELECT mean_length FROM knowledge_corpusstatistics WHERE id = 1), 1) AS mean_length
 ), vec AS (
@@ -94,6 +98,7 @@ def search(query: str, *, k: int = 5, scope: Scope | None = None) -> list[FoundP
         "query": query,
         "vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]",
         "candidates": max(CANDIDATES, k * 2),
+        "rare_terms": RARE_TERMS,
         "k1": K1,
         "b": B,
     }
