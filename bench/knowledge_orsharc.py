@@ -123,20 +123,24 @@ def recall_rows(instances: list[dict], kb: dict[str, str]) -> tuple[list[list], 
     return rows, ours, latencies
 
 
-def abstention(instances: list[dict]) -> tuple[float, float]:
+# (threshold, question coverage) settings printed next to the default: the trade-off on dev.
+TRADE_OFF = ((0.55, 0.0), (0.8, 0.0), (0.9, 0.0), (0.7, 0.5), (0.9, 0.7), (1.0, 0.7))
+
+
+def abstention(instances: list[dict], threshold: float, coverage: float) -> tuple[float, float]:
     """(answered on the full index, abstained with the gold passage removed), scenario + question."""
     from knowledge import selectors
-    from knowledge.models import DEFAULT_ANSWER_THRESHOLD, Document
+    from knowledge.models import Document
 
     ids = dict(Document.objects.values_list("external_id", "id"))
     every = list(ids.values())
     answered = abstained = 0
     make = FORMS["scenario + question"]
     for x in instances:
-        full = selectors.Scope(document_ids=None, threshold=DEFAULT_ANSWER_THRESHOLD)
+        full = selectors.Scope(document_ids=None, threshold=threshold, coverage=coverage)
         gold = ids[x["gold_snippet_id"]]
         ablated = selectors.Scope(
-            document_ids=[i for i in every if i != gold], threshold=DEFAULT_ANSWER_THRESHOLD
+            document_ids=[i for i in every if i != gold], threshold=threshold, coverage=coverage
         )
         answered += bool(selectors.answering_passages(make(x), scope=full))
         abstained += not selectors.answering_passages(make(x), scope=ablated)
@@ -166,7 +170,10 @@ def main() -> None:
     reimport_seconds = time.perf_counter() - started
 
     rows, ours, _ = recall_rows(instances, kb)
-    answered, abstained = abstention(instances)
+    from knowledge.models import DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE
+
+    answered, abstained = abstention(instances, DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE)
+    trade_off = [(t, c, *abstention(instances, t, c)) for t, c in TRADE_OFF]
 
     padding = write_jsonl(distractors(SCALE_PASSAGES - Passage.objects.count()))
     call_command("import_knowledge", str(padding))
@@ -190,6 +197,15 @@ def main() -> None:
                 ["answered, gold passage in the index", f"{answered:.3f}", f">= {TARGET_ANSWERED}"],
                 ["abstained, gold passage removed", f"{abstained:.3f}", f">= {TARGET_ABSTAIN}"],
             ],
+        )
+    )
+    print(
+        f"(default: score >= {DEFAULT_ANSWER_THRESHOLD}, question coverage >= {DEFAULT_QUESTION_COVERAGE})\n"
+    )
+    print(
+        table(
+            ["score threshold", "question coverage", "answered", "abstained"],
+            [[t, c, f"{a:.3f}", f"{b:.3f}"] for t, c, a, b in trade_off],
         )
     )
     print()

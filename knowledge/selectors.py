@@ -3,13 +3,14 @@
 These signatures are the contract other apps use (runtime context, search API, benchmark).
 """
 
+import re
 from dataclasses import dataclass
 
 from django.db import connection
 
 from infra import embeddings
 
-from .models import DEFAULT_ANSWER_THRESHOLD, Document, UseCaseKnowledge
+from .models import DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE, Document, UseCaseKnowledge
 
 # Ranking: cosine similarity plus BM25 (k1 0.9, b 0.4, saturated as bm25 / (bm25 + 10)), so a passage
 # sharing the question's rarer words wins over one that is only near in meaning. Tuned on OR-ShARC
@@ -18,6 +19,7 @@ BM25_WEIGHT = 0.6
 BM25_SATURATION = 10.0
 K1, B = 0.9, 0.4
 CANDIDATES = 50
+RARE_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -34,21 +36,26 @@ class FoundPassage:
 
 @dataclass(frozen=True)
 class Scope:
-    """The documents a use case answers from (None: every published one) and its answer threshold."""
+    """The documents a use case answers from (None: every published one) and what an answer needs:
+    a score of `threshold` and `coverage` of the question's words (models.DEFAULT_QUESTION_COVERAGE)."""
 
     document_ids: list[int] | None
     threshold: float
+    coverage: float = DEFAULT_QUESTION_COVERAGE
 
 
-# One statement: the nearest vectors and the best full-text matches (the query's stems OR-ed), then
-# for each candidate its cosine similarity and its BM25 over the query's stems (idf from
-# knowledge_lexeme, refreshed on every change of the corpus).
+# One statement: the nearest vectors and the best full-text matches, then for each candidate its
+# cosine similarity and its BM25 over the query's stems (idf from knowledge_lexeme, refreshed on
+# every change of the corpus). The full-text side ORs only the query's RARE_TERMS rarest stems: common
+# ones ("get", "work") match most of a large corpus, and ranking thousands of matches was most of the
+# statement's time, while the candidates they add are the ones BM25 scores low anyway.
 _SEARCH_SQL = """
-WITH q AS (
-    SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tsq,
-           tsvector_to_array(to_tsvector('english', %(query)s)) AS stems
-), terms AS (
-    SELECT l.lexeme, l.idf FROM knowledge_lexeme l, q WHERE l.lexeme = ANY(q.stems)
+WITH terms AS MATERIALIZED (
+    SELECT l.lexeme, l.idf FROM knowledge_lexeme l
+    WHERE l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))
+), q AS MATERIALIZED (
+    SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery AS tsq
+    FROM (SELECT lexeme FROM terms ORDER BY idf DESC, lexeme LIMIT %(rare_terms)s) rare
 ), corpus AS (
     SELECT coalesce((SELECT mean_length FROM knowledge_corpusstatistics WHERE id = 1), 1) AS mean_length
 ), vec AS (
@@ -70,6 +77,20 @@ WHERE p.id IN (SELECT id FROM vec UNION SELECT id FROM fts)
 """
 
 
+# For each passage, the idf-weighted share of the question's stems (those the corpus has) that it
+# contains; 1 when the question has no known stem, so there is nothing to check.
+_COVERAGE_SQL = """
+WITH terms AS MATERIALIZED (
+    SELECT l.lexeme, l.idf FROM knowledge_lexeme l
+    WHERE l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(question)s)))
+)
+SELECT p.id,
+       coalesce(coalesce((SELECT sum(t.idf) FROM terms t WHERE t.lexeme = ANY(tsvector_to_array(p.search))), 0)
+                / nullif((SELECT sum(idf) FROM terms), 0), 1)
+FROM knowledge_passage p WHERE p.id = ANY(%(ids)s)
+"""
+
+
 def relevance(similarity: float, bm25: float) -> float:
     """One passage's score: meaning and shared rare words, on an absolute scale (thresholds compare it)."""
     return similarity + BM25_WEIGHT * bm25 / (bm25 + BM25_SATURATION)
@@ -81,7 +102,9 @@ def scope_for(use_case_id: int | None) -> Scope:
     if knowledge is None:
         return Scope(document_ids=None, threshold=DEFAULT_ANSWER_THRESHOLD)
     ids = list(knowledge.documents.values_list("id", flat=True))
-    return Scope(document_ids=ids or None, threshold=knowledge.answer_threshold)
+    return Scope(
+        document_ids=ids or None, threshold=knowledge.answer_threshold, coverage=knowledge.question_coverage
+    )
 
 
 def search(query: str, *, k: int = 5, scope: Scope | None = None) -> list[FoundPassage]:
@@ -94,6 +117,7 @@ def search(query: str, *, k: int = 5, scope: Scope | None = None) -> list[FoundP
         "query": query,
         "vector": "[" + ",".join(f"{x:.6f}" for x in vector) + "]",
         "candidates": max(CANDIDATES, k * 2),
+        "rare_terms": RARE_TERMS,
         "k1": K1,
         "b": B,
     }
@@ -120,9 +144,29 @@ def search(query: str, *, k: int = 5, scope: Scope | None = None) -> list[FoundP
     return found[:k]
 
 
+def question_of(query: str) -> str:
+    """The query's sentences that end in "?" (what is asked, without the situation around it), else all of it."""
+    asked = [s for s in re.split(r"(?<=[.!?])\s+|\n+", query.strip()) if s.strip().endswith("?")]
+    return " ".join(asked) if asked else query
+
+
+def question_coverage(query: str, passage_ids: list[int]) -> dict[int, float]:
+    """For each passage, the share (0..1, idf-weighted) of the question's words in `query` it contains."""
+    if not passage_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_COVERAGE_SQL, {"question": question_of(query), "ids": passage_ids})
+        return {pid: float(share) for pid, share in cursor.fetchall()}
+
+
 def answering_passages(query: str, *, scope: Scope, k: int = 3) -> list[FoundPassage]:
-    """The passages that clear the scope's threshold for `query`: what the AI may answer from."""
-    return [p for p in search(query, k=k, scope=scope) if p.score >= scope.threshold]
+    """The passages that clear the scope's threshold and question coverage for `query`: what the AI
+    may answer from (none: it says it doesn't know and offers a person)."""
+    found = [p for p in search(query, k=k, scope=scope) if p.score >= scope.threshold]
+    if not found or scope.coverage <= 0:
+        return found
+    shares = question_coverage(query, [p.id for p in found])
+    return [p for p in found if shares.get(p.id, 0.0) >= scope.coverage]
 
 
 def document_count() -> int:
