@@ -27,16 +27,6 @@ _UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_END = re.compile("\r\n?")
 
 
-# A message that asks something: a question mark at the end, or a question word first.
-QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|why|how|do|does|is|are|can|could|will|would)\b", re.I)
-# ... or asks it indirectly: "tell me if shipping is free", "I'd like to know how refunds work".
-INDIRECT_QUESTION = re.compile(r"\b(tell me|let me know|explain|wondering|(want|like|need) to know)\b", re.I)
-
-
-def is_question(text: str) -> bool:
-    return bool(QUESTION.search(text) or INDIRECT_QUESTION.search(text))
-
-
 class TextTooLong(ValueError):
     """Text over the limit of its entry point; the message says what to do."""
 

@@ -8,7 +8,7 @@ instructions: whatever an article says, actions still pass every server-side che
 from dataclasses import dataclass, field
 
 from conversations.llm.base import ARTICLES_HEADING, NO_ARTICLE_NOTE
-from infra.text import is_question
+from infra.questions import asks_about_policy
 
 from . import selectors
 
@@ -34,7 +34,7 @@ class Grounding:
 
     @property
     def unanswered(self) -> bool:
-        """The customer asked something and no article passage cleared the threshold."""
+        """The customer asked how the business works and no article passage answers it."""
         return self.asked_question and not self.passages
 
     def citations(self, numbers: list[int]) -> list[dict]:
@@ -71,13 +71,13 @@ def turn_query(customer_messages: list[str]) -> str:
 def grounding_for_turn(*, customer_messages: list[str], use_case_id: int | None) -> Grounding:
     """The articles section of an AI turn's prompt for the customer's latest message."""
     query = turn_query(customer_messages)
-    asked = bool(customer_messages) and is_question(customer_messages[-1])
+    asked = bool(customer_messages) and asks_about_policy(customer_messages[-1])
     if not query:
         return Grounding(section="")
     scope = selectors.scope_for(use_case_id)
     found = selectors.search(query, k=PASSAGES_IN_PROMPT, scope=scope)
     best = found[0].score if found else None
-    answering = [p for p in found if p.score >= scope.threshold]
+    answering = selectors.answering(query, found, scope)
     if not answering:
         return Grounding(section=NO_ARTICLE_SECTION, best_score=best, asked_question=asked)
     lines = [ARTICLES_HEADING, ARTICLES_PREAMBLE]

@@ -159,14 +159,19 @@ def question_coverage(query: str, passage_ids: list[int]) -> dict[int, float]:
         return {pid: float(share) for pid, share in cursor.fetchall()}
 
 
-def answering_passages(query: str, *, scope: Scope, k: int = 3) -> list[FoundPassage]:
-    """The passages that clear the scope's threshold and question coverage for `query`: what the AI
-    may answer from (none: it says it doesn't know and offers a person)."""
-    found = [p for p in search(query, k=k, scope=scope) if p.score >= scope.threshold]
+def answering(query: str, found: list[FoundPassage], scope: Scope) -> list[FoundPassage]:
+    """Of the passages `search` found for `query`, those that clear the scope's threshold and question
+    coverage: what the AI may answer from (none: it says it doesn't know and offers a person)."""
+    found = [p for p in found if p.score >= scope.threshold]
     if not found or scope.coverage <= 0:
         return found
     shares = question_coverage(query, [p.id for p in found])
     return [p for p in found if shares.get(p.id, 0.0) >= scope.coverage]
+
+
+def answering_passages(query: str, *, scope: Scope, k: int = 3) -> list[FoundPassage]:
+    """The passages the AI may answer `query` from, within `scope`."""
+    return answering(query, search(query, k=k, scope=scope), scope)
 
 
 def document_count() -> int:

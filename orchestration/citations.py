@@ -9,7 +9,9 @@ import re
 
 from conversations.llm.base import CITATION_MARK
 
-_PARTIAL = re.compile(r"\s*\[\d{0,2}$|\s+$")
+# A mark takes the spaces before it along: "within 5 days [1]." reads "within 5 days."
+_MARK = re.compile(r"[ \t]*" + CITATION_MARK.pattern)
+_PARTIAL = re.compile(r"[ \t]*\[\d{0,2}$|\s+$")
 
 
 class CitationFilter:
@@ -21,8 +23,7 @@ class CitationFilter:
         """What of the reply so far can be shown now, marks removed."""
         text = self._held + text
         self._held = ""
-        text = CITATION_MARK.sub(self._take, text)
-        text = re.sub(r"[ \t]+(?=[.,;:!?])", "", text) if self.numbers else text
+        text = _MARK.sub(self._take, text)
         partial = _PARTIAL.search(text)
         if partial:
             self._held, text = text[partial.start() :], text[: partial.start()]
@@ -31,7 +32,7 @@ class CitationFilter:
     def flush(self) -> str:
         """The rest at the end of the reply (a "[" that was not a mark after all)."""
         held, self._held = self._held, ""
-        return CITATION_MARK.sub(self._take, held).rstrip() if held.strip() else ""
+        return _MARK.sub(self._take, held).rstrip() if held.strip() else ""
 
     def _take(self, match: re.Match) -> str:
         self.numbers.append(int(match.group(1)))

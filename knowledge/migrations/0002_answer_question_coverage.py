@@ -14,23 +14,11 @@ class Migration(migrations.Migration):
             model_name="usecaseknowledge",
             name="question_coverage",
             field=models.FloatField(
-                default=0.5,
+                default=0.25,
                 help_text="The share of the question's words (rare words count more) a passage must contain to answer from it. 0: any passage above the threshold; higher: fewer answers from articles that only talk about the same thing.",
                 validators=[
                     django.core.validators.MinValueValidator(0.0),
                     django.core.validators.MaxValueValidator(1.0),
-                ],
-            ),
-        ),
-        migrations.AlterField(
-            model_name="usecaseknowledge",
-            name="answer_threshold",
-            field=models.FloatField(
-                default=0.78,
-                help_text="The score a passage needs to answer from it; below, the AI says it doesn't know and offers a person. Higher: fewer answers, fewer wrong ones.",
-                validators=[
-                    django.core.validators.MinValueValidator(0.0),
-                    django.core.validators.MaxValueValidator(2.0),
                 ],
             ),
         ),

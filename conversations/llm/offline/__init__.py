@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from conversations.actions.wording import is_affirmative
+from infra.questions import asks_about_policy
 
 from ..base import Capabilities, LLMEvent, TextDelta, ToolCall, Usage
 from . import reading, wording
-from .articles import answer_from, asks_about_policy, read_articles
+from .articles import answer_from, read_articles
 from .dialogue import HANDOFF_TOOL, Dialogue, call, choose_goal, request_in
 from .reading import asks_for_human, content_words
 from .state import State, is_identify
@@ -104,11 +105,14 @@ class OfflineEngine:
             return "", [call(HANDOFF_TOOL, {"reason": "customer_request"})]
         if reading.NEGATIVE.match(text) and "?" in asked_before and len(reading.words(text)) <= 4:
             return wording.DECLINED, []
+        known = from_memory(text, memory)
+        if known:
+            return known, []  # their own order or address, from what we know of them
         articles = read_articles(state.system)
         if articles is not None and asks_about_policy(text):
             # A question about the rules: the articles answer it, or nobody here may.
             return (answer_from(text, articles[0]) if articles else wording.NOT_IN_ARTICLES), []
         family = None if reading.is_general_question(text) else choose_goal(state)
         if family is None:
-            return from_memory(text, memory) or wording.CANNOT_ANSWER, []
+            return wording.CANNOT_ANSWER, []
         return Dialogue(state, family).next_step()

@@ -9,25 +9,13 @@ that in the articles and offers a person. It never makes a number or a policy up
 import re
 from dataclasses import dataclass
 
-from infra import entities
 from infra.embeddings import similarity
-from infra.text import INDIRECT_QUESTION, is_question
 
 from ..base import ARTICLES_HEADING, NO_ARTICLE_NOTE
 from .reading import content_words
 
 _SECTION = re.compile(rf"^{re.escape(ARTICLES_HEADING)}\n(.*?)(?=\n# |\Z)", re.M | re.S)
 _ENTRY = re.compile(r"^\[(\d{1,2})\] (.*)$", re.M)
-# The customer's own order, account or delivery: the dialogue over actions, not an article, answers.
-_OWN = re.compile(
-    r"\b(my|our)\s+(\w+\s+)?(order|orders|package|parcel|account|address|email|card|payment|refund|"
-    r"return|exchange|items?|purchase|delivery|shipment|tracking|profile|password)\b",
-    re.I,
-)
-# "Can you cancel it?": a request for an action, not a question about the rules.
-_REQUEST = re.compile(
-    r"^\s*(can|could|would|will)\s+you\b|^\s*please\b|\bi (want|need|would like|'d like)\b", re.I
-)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 SENTENCES_IN_ANSWER = 2
 LIST_ITEMS_IN_ANSWER = 8
@@ -60,17 +48,6 @@ def read_articles(system: str) -> list[Passage] | None:
             )
         )
     return passages
-
-
-def asks_about_policy(text: str) -> bool:
-    """A question about how the business works ("how long do refunds take?"), not about the customer's
-    own order or account, and not a request to do something."""
-    return (
-        is_question(text)
-        and not _OWN.search(text)
-        and (INDIRECT_QUESTION.search(text) is not None or not _REQUEST.search(text))
-        and not entities.order_ids(text)
-    )
 
 
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from infra import entities
-from infra.text import QUESTION
+from infra.questions import QUESTION
 
 _WORD = re.compile(r"[a-z0-9']+")
 STOPWORDS = frozenset(
