@@ -126,6 +126,35 @@ def observe_ai_message(*, message: Message) -> Observed:
 
 
 DELIVERY_OPERATOR = "delivery"
+KNOWLEDGE_OPERATOR = "knowledge"
+KNOWLEDGE_GAP = "knowledge_gap"
+
+
+def _record_once(
+    message_id: uuid.UUID, *, operator: str, label: str, severity: str, span, then=None
+) -> Signal | None:
+    """A signal raised by Baton itself (not an operator) on a message, once per message and label;
+    published, then the rules apply. `span(message)` says what the signal shows; `then(message)`
+    runs in the same transaction."""
+    message = Message.objects.select_related("sender").filter(id=message_id).first()
+    if message is None:
+        return None
+    with transaction.atomic():
+        if Signal.objects.filter(message=message, operator_slug=operator, label=label).exists():
+            return None
+        signal = Signal.objects.create(
+            conversation_id=message.conversation_id,
+            message=message,
+            operator_slug=operator,
+            label=label,
+            severity=severity,
+            span=span(message),
+        )
+        _announce(signal)
+        if then is not None:
+            then(message)
+    evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
+    return signal
 
 
 def record_failed_delivery(*, message_id: uuid.UUID, channel: str, error: str) -> Signal | None:
@@ -134,28 +163,14 @@ def record_failed_delivery(*, message_id: uuid.UUID, channel: str, error: str) -
     Receiver of `conversations.signals.delivery_failed` (after the outbox gave up or Twilio reported
     it undelivered). Idempotent per message: a second report of the same failure adds nothing.
     """
-    message = Message.objects.select_related("sender").filter(id=message_id).first()
-    if message is None:
-        return None
-    with transaction.atomic():
-        if Signal.objects.filter(message=message, operator_slug=DELIVERY_OPERATOR).exists():
-            return None
-        signal = Signal.objects.create(
-            conversation_id=message.conversation_id,
-            message=message,
-            operator_slug=DELIVERY_OPERATOR,
-            label="delivery_failed",
-            severity=Operator.Severity.CRITICAL,
-            span={"excerpt": message.text[:200], "channel": channel, "error": error[:500]},
-        )
-        _announce(signal)
-        notify.delivery_failed(message, error=error)
-    evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
-    return signal
-
-
-KNOWLEDGE_OPERATOR = "knowledge"
-KNOWLEDGE_GAP = "knowledge_gap"
+    return _record_once(
+        message_id,
+        operator=DELIVERY_OPERATOR,
+        label="delivery_failed",
+        severity=Operator.Severity.CRITICAL,
+        span=lambda m: {"excerpt": m.text[:200], "channel": channel, "error": error[:500]},
+        then=lambda m: notify.delivery_failed(m, error=error),
+    )
 
 
 def record_knowledge_gap(*, message_id: uuid.UUID, best_score: float | None) -> Signal | None:
@@ -165,23 +180,13 @@ def record_knowledge_gap(*, message_id: uuid.UUID, best_score: float | None) -> 
     `{"label": "knowledge_gap"}`, and the knowledge gaps page groups these questions. Idempotent per
     message.
     """
-    message = Message.objects.filter(id=message_id).first()
-    if message is None:
-        return None
-    with transaction.atomic():
-        if Signal.objects.filter(message=message, label=KNOWLEDGE_GAP).exists():
-            return None
-        signal = Signal.objects.create(
-            conversation_id=message.conversation_id,
-            message=message,
-            operator_slug=KNOWLEDGE_OPERATOR,
-            label=KNOWLEDGE_GAP,
-            severity=Operator.Severity.WARNING,
-            span={
-                "excerpt": message.text[:300],
-                "best_score": None if best_score is None else round(best_score, 4),
-            },
-        )
-        _announce(signal)
-    evaluate_rules(conversation_id=message.conversation_id, message=message, new_signals=[signal])
-    return signal
+    return _record_once(
+        message_id,
+        operator=KNOWLEDGE_OPERATOR,
+        label=KNOWLEDGE_GAP,
+        severity=Operator.Severity.WARNING,
+        span=lambda m: {
+            "excerpt": m.text[:300],
+            "best_score": None if best_score is None else round(best_score, 4),
+        },
+    )

@@ -16,6 +16,9 @@ def test_customer_chats_and_sees_the_reply_stream_in(offline_use_case, live_daph
     box.press("Enter")
     expect(page.locator(".bubble.customer .text")).to_have_text("When is your support team available?")
     expect(page.locator(".bubble.ai .text")).to_contain_text("8am to 8pm")
+    # Under the reply, the article it came from.
+    expect(page.locator(".bubble.ai .citations")).to_contain_text("Sources: Contact us")
+    expect(page.locator(".bubble.ai .text")).not_to_contain_text("[1]")
     expect(box).to_have_value("")
 
 
