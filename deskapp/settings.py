@@ -24,9 +24,6 @@ ALLOWED_HOSTS = [
 ]
 CSRF_TRUSTED_ORIGINS = [BATON_PUBLIC_URL]
 
-# Django 6's default now: a URL typed without a scheme (an article's link in the admin) is https.
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

@@ -18,6 +18,9 @@ class DocumentForm(forms.ModelForm):
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(SUFFIXES)}),
     )
 
+    # A link typed without a scheme is https (Django 6's default).
+    url = forms.URLField(required=False, max_length=1000, assume_scheme="https")
+
     class Meta:
         model = Document
         fields = ("upload", "title", "url", "status", "text")
