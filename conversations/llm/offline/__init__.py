@@ -105,14 +105,15 @@ class OfflineEngine:
             return "", [call(HANDOFF_TOOL, {"reason": "customer_request"})]
         if reading.NEGATIVE.match(text) and "?" in asked_before and len(reading.words(text)) <= 4:
             return wording.DECLINED, []
-        known = from_memory(text, memory)
-        if known:
-            return known, []  # their own order or address, from what we know of them
         articles = read_articles(state.system)
         if articles is not None and asks_about_policy(text):
-            # A question about the rules: the articles answer it, or nobody here may.
+            # A question: what we know of them (their order, their address), else the articles
+            # answer it, or nobody here may.
+            known = from_memory(text, memory)
+            if known:
+                return known, []
             return (answer_from(text, articles[0]) if articles else wording.NOT_IN_ARTICLES), []
         family = None if reading.is_general_question(text) else choose_goal(state)
         if family is None:
-            return wording.CANNOT_ANSWER, []
+            return from_memory(text, memory) or wording.CANNOT_ANSWER, []
         return Dialogue(state, family).next_step()
