@@ -137,11 +137,16 @@ class Postgres:
 
 
 class Baton:
-    """`python manage.py run --no-seed --simulate 0`: the product's own ASGI server and Celery worker."""
+    """`python manage.py run --no-seed --simulate 0`: the product's own ASGI server and Celery worker.
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+    `seed=True` drops `--no-seed`: `run` seeds the demo (users, the offline provider, the store's use
+    cases, data and articles) as a first `make run` does, still without synthetic traffic.
+    """
+
+    def __init__(self, folder: Path, env: dict[str, str], *, seed: bool = False) -> None:
         self.folder = folder
         self.env = env
+        self.seed = seed
         self.port = int(env["BATON_PORT"])
         self.log_path = folder / "baton.log"
         self.process: subprocess.Popen | None = None
@@ -152,7 +157,7 @@ class Baton:
 
     def start(self, timeout: float = 240) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "run", "--no-seed", "--simulate", "0"],
+            [sys.executable, "manage.py", "run", *([] if self.seed else ["--no-seed"]), "--simulate", "0"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log_path.open("ab"),
