@@ -10,7 +10,7 @@ from django.db import connection
 
 from infra import embeddings
 
-from .models import DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE, Document, UseCaseKnowledge
+from .models import DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE, UseCaseKnowledge
 
 # Ranking: cosine similarity plus BM25 (k1 0.9, b 0.4, saturated as bm25 / (bm25 + 10)), so a passage
 # sharing the question's rarer words wins over one that is only near in meaning. Tuned on OR-ShARC
@@ -172,7 +172,3 @@ def answering(query: str, found: list[FoundPassage], scope: Scope) -> list[Found
 def answering_passages(query: str, *, scope: Scope, k: int = 3) -> list[FoundPassage]:
     """The passages the AI may answer `query` from, within `scope`."""
     return answering(query, search(query, k=k, scope=scope), scope)
-
-
-def document_count() -> int:
-    return Document.objects.filter(status=Document.Status.PUBLISHED).count()

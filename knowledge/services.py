@@ -186,28 +186,19 @@ def delete_documents(documents) -> int:
     return count
 
 
-def upload_source() -> Source:
-    source, _ = Source.objects.get_or_create(
-        kind=Source.Kind.UPLOAD, location="", defaults={"name": "Uploaded in the admin"}
-    )
+def _own_source(kind: str, name: str) -> Source:
+    """The one source of a kind that no import reads (admin uploads, drafts)."""
+    source, _ = Source.objects.get_or_create(kind=kind, location="", defaults={"name": name})
     return source
 
 
-def upload_article(name: str, data: bytes) -> tuple[Document, str]:
-    """An article uploaded in the admin (.md, .html, .txt or .pdf): stored and searchable at once."""
-    read = read_file(name, data)
-    source = upload_source()
-    external_id = Path(name).name
-    outcome = save_article(source, Article(external_id=external_id, title=read.title, text=read.text))
-    refresh_statistics()
-    return Document.objects.get(source=source, external_id=external_id), outcome
+def upload_source() -> Source:
+    return _own_source(Source.Kind.UPLOAD, "Uploaded in the admin")
 
 
 def draft_article(*, title: str, text: str, external_id: str) -> Document:
     """A draft article (from an agent's reply to a knowledge gap), not used until published in the admin."""
-    source, _ = Source.objects.get_or_create(
-        kind=Source.Kind.DRAFTS, location="", defaults={"name": "Drafts from agents' replies"}
-    )
+    source = _own_source(Source.Kind.DRAFTS, "Drafts from agents' replies")
     save_article(
         source, Article(external_id=external_id, title=title, text=text), status=Document.Status.DRAFT
     )

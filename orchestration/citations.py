@@ -37,9 +37,3 @@ class CitationFilter:
     def _take(self, match: re.Match) -> str:
         self.numbers.append(int(match.group(1)))
         return ""
-
-
-def strip_citations(text: str) -> tuple[str, list[int]]:
-    """`text` without its citation marks, and the numbers cited, for a reply that did not stream."""
-    marks = CitationFilter()
-    return (marks.feed(text) + marks.flush()).strip(), marks.numbers
