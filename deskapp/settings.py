@@ -77,6 +77,7 @@ TEMPLATES = [
 # Database: DATABASE_URL, else the embedded PostgreSQL + pgvector kept under .baton/pgdata.
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_database_url(BATON_DIR / "pgdata")
 # Persistent connections: opening one costs 5-10 ms, which a voice turn cannot afford on every query.
+# A server process keeps one per database thread (infra/db.py: a few per process, not one per request).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
@@ -84,6 +85,8 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Database threads per server process, for websocket connections and again for HTTP requests.
+BATON_DB_LANES = int(os.environ.get("BATON_DB_LANES", "2"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Real-time and background work: Redis when REDIS_URL is set, else in-process.

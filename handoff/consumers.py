@@ -7,10 +7,10 @@ is a frame `{"type": "watch", "conversation_id"}`, permission-checked on the ser
 
 import uuid
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from infra import metrics
+from infra.db import database_sync_to_async
 from infra.groups import agent_group, conversation_staff_group, queue_group, supervisors_group
 from infra.permissions import is_agent, is_supervisor
 

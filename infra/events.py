@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from infra.db import database_sync_to_async
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from channels.db import database_sync_to_async
 from channels.routing import get_default_application
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -30,6 +29,7 @@ from conversations.models import Conversation, UseCase
 from handoff import services as handoff_services
 from handoff.models import CopilotDraft, Handoff
 from handoff.selectors import agent_may_take
+from infra.db import database_sync_to_async
 from infra.permissions import SUPERVISORS
 
 from . import services

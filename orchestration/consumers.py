@@ -5,11 +5,11 @@ import json
 import logging
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from conversations import delivery, selectors, services
 from infra import metrics
+from infra.db import database_sync_to_async
 from infra.groups import conversation_group
 from infra.text import MESSAGE_MAX_CHARS, TextTooLong, checked_text, is_clean
 

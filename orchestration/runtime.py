@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from conversations import services
 from conversations.actions import claims
 from conversations.actions import selectors as action_selectors
@@ -30,6 +28,7 @@ from handoff import services as handoff_services
 from handoff.models import Handoff
 from handoff.wording import HOLDING_REPLY
 from infra import event_types, metrics
+from infra.db import database_sync_to_async
 from infra.events import publish_now
 from infra.groups import conversation_group, conversation_staff_group
 

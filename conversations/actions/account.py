@@ -14,10 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.core.cache import cache
 
 from conversations.models import UseCase
+from infra.db import database_sync_to_async
 
 from . import selectors
 from .executor import execute

@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 import httpx
 import jsonschema
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from infra import metrics
+from infra.db import database_sync_to_async
 
 from . import selectors, sentences, services
 from .models import Action, ActionInvocation

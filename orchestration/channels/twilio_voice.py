@@ -10,7 +10,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -18,6 +17,7 @@ from conversations.models import Conversation, Message
 from conversations.services import Inbound
 from handoff import selectors as handoff_selectors
 from infra import metrics
+from infra.db import database_sync_to_async
 from infra.groups import conversation_group
 from infra.text import MESSAGE_MAX_CHARS, cut_text, is_clean
 from memory import selectors as memory_selectors

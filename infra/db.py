@@ -1,0 +1,65 @@
+"""Database calls from async code: each websocket connection keeps to one of a few database threads.
+
+Channels' `database_sync_to_async` sends every call of a process to one thread, so turns that
+arrive together wait for each other's queries (and for each other's round trips to PostgreSQL).
+One thread per connection is worse: hundreds of threads fighting over the interpreter lock. So a
+process has a few lanes, each one thread; `DatabaseLanes` gives every websocket connection one of
+them for its whole life, and `database_sync_to_async` sends that connection's calls there, in the
+order they were made. HTTP requests get lanes of their own (a slow admin page must not hold up a
+chat): Django would otherwise run each request on a new thread, and each such thread's persistent
+connection stays open until the thread is collected, until PostgreSQL refuses more ("too many
+clients"). Code outside a server (tasks, commands, tests) keeps Channels' default.
+"""
+
+import contextvars
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import AsyncToSync, ThreadSensitiveContext
+from channels.db import DatabaseSyncToAsync
+
+_lane: contextvars.ContextVar[ThreadPoolExecutor | None] = contextvars.ContextVar("db_lane", default=None)
+
+
+def database_sync_to_async(func: Callable[..., Any], *, thread_sensitive: bool = True) -> DatabaseSyncToAsync:
+    """`channels.db.database_sync_to_async`, on the calling connection's lane when it has one.
+
+    `thread_sensitive=False`: on a thread of the default pool instead, beside the lane (work that
+    must not wait behind the connection's own calls, nor hold them up).
+    """
+    if not thread_sensitive:
+        return DatabaseSyncToAsync(func, thread_sensitive=False)
+    lane = _lane.get()
+    # Inside `async_to_sync` called from a lane's own thread, that thread is busy waiting: a call
+    # sent to its lane would never run. asgiref runs such calls on the waiting thread itself.
+    if lane is None or getattr(AsyncToSync.executors, "current", None) is not None:
+        return DatabaseSyncToAsync(func)
+    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=lane)
+
+
+def _lanes(count: int, name: str) -> "itertools.cycle[ThreadPoolExecutor]":
+    return itertools.cycle(
+        [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{name}-{n}") for n in range(count)]
+    )
+
+
+class DatabaseLanes:
+    """ASGI middleware: each websocket connection, and each HTTP request, gets one of `count` database
+    threads (of its kind) in turn."""
+
+    def __init__(self, app, count: int) -> None:
+        self.app = app
+        self._sockets = _lanes(count, "socket")
+        self._requests = _lanes(count, "http")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            # Django's own thread-sensitive calls go to the lane: an outer context with an executor wins.
+            async with ThreadSensitiveContext(executor=next(self._requests)):
+                return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            # Set in this connection's task: its handlers and the tasks they start (its AI turns) inherit it.
+            _lane.set(next(self._sockets))
+        return await self.app(scope, receive, send)
