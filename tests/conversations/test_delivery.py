@@ -1,6 +1,5 @@
 """The outbox: every message a customer should see is delivered on their channel, retried, or fails loudly."""
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from conversations import delivery
 from conversations.models import Delivery, Message
 from conversations.services import record_reply
 from handoff.models import Signal
-from tests.builders import connect_chat, receive_until, say, start_chat
+from tests.builders import connect_chat, eventually, receive_until, say, start_chat
 from tests.fakes.twilio_server import Failure, FakeTwilio
 from tests.staff import make_staff
 from tests.twilio.helpers import sms_params, twilio_post
@@ -71,12 +70,9 @@ async def test_a_reply_published_while_redis_fails_arrives_when_the_outbox_retri
 
 async def delivery_status(delivery_id: int) -> str:
     # The socket records the delivery right after it sent the frame on.
-    for _ in range(50):
-        status = (await database_sync_to_async(Delivery.objects.get)(pk=delivery_id)).status
-        if status != "pending":
-            return status
-        await asyncio.sleep(0.05)
-    return status
+    return await eventually(
+        lambda: Delivery.objects.get(pk=delivery_id).status, until=lambda status: status != "pending"
+    )
 
 
 async def test_a_customer_reconnecting_gets_what_was_sent_while_they_were_away(offline_use_case):

@@ -15,7 +15,7 @@ from handoff.models import Handoff, Signal
 from knowledge.models import Document
 from knowledge.services import Article, save_article, upload_source
 from orchestration.citations import CitationFilter
-from tests.builders import connect_chat, receive_until, say, start_chat
+from tests.builders import connect_chat, eventually, receive_until, say, start_chat
 from tests.conversations.store_chat import PENDING, Chat, store_snapshot
 from tests.fakes.openai_server import Reply
 from tests.handoff.test_desk import client_for
@@ -65,7 +65,7 @@ async def test_a_question_no_article_covers_gets_an_honest_no_a_gap_signal_and_a
     reply = frames[-1]
     assert reply["text"] == NOT_IN_ARTICLES
     assert "citations" not in reply
-    gap = await db(lambda: Signal.objects.select_related("message").get(label="knowledge_gap"))()
+    gap = await eventually(lambda: Signal.objects.select_related("message").get(label="knowledge_gap"))
     assert gap.message.text == "What is the capital of Australia?" and gap.operator_slug == "knowledge"
     await chat.send_json_to({"type": "message", "text": "yes please", "client_id": "q-2"})
     handoff_frame = (await receive_until(chat, "handoff"))[-1]
