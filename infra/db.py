@@ -13,14 +13,55 @@ clients"). Code outside a server (tasks, commands, tests) keeps Channels' defaul
 
 import contextvars
 import itertools
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from asgiref.sync import AsyncToSync, ThreadSensitiveContext
 from channels.db import DatabaseSyncToAsync
 
-_lane: contextvars.ContextVar[ThreadPoolExecutor | None] = contextvars.ContextVar("db_lane", default=None)
+
+class Lane(Executor):
+    """One thread running the calls sent to it in order.
+
+    Not a one-worker ThreadPoolExecutor: the interpreter joins those threads at exit, and a call
+    caught by shutdown (an `on_commit` event send waiting on the stopped event loop) would then
+    hold a stopping server forever. A lane's thread is a daemon, started by its first call (so a
+    process that forks after import, like a pre-forking server, starts its own).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        self._calls.put((future, fn, args, kwargs))
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                    self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting coroutine, as an executor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+
+_lane: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("db_lane", default=None)
 
 
 def database_sync_to_async(func: Callable[..., Any], *, thread_sensitive: bool = True) -> DatabaseSyncToAsync:
@@ -39,10 +80,8 @@ def database_sync_to_async(func: Callable[..., Any], *, thread_sensitive: bool =
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=lane)
 
 
-def _lanes(count: int, name: str) -> "itertools.cycle[ThreadPoolExecutor]":
-    return itertools.cycle(
-        [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{name}-{n}") for n in range(count)]
-    )
+def _lanes(count: int, name: str) -> "itertools.cycle[Lane]":
+    return itertools.cycle([Lane(f"db-{name}-{n}") for n in range(count)])
 
 
 class DatabaseLanes:

@@ -1,7 +1,11 @@
 """Database lanes: a websocket connection's calls run in order on one thread; connections spread over lanes."""
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 from infra.db import DatabaseLanes, database_sync_to_async
 
@@ -40,3 +44,26 @@ def test_http_requests_run_django_sync_work_on_lanes_of_their_own():
     scope = {"type": "http"}
     asyncio.run(lanes(scope, None, None))
     assert scope["thread"].startswith("db-http-")
+
+
+def test_a_call_caught_by_shutdown_does_not_hold_the_server_process(tmp_path):
+    """A lane busy at exit (a commit hook waiting on the stopped event loop) must not keep a stopping
+    server alive: the process exits."""
+    script = tmp_path / "stuck_lane.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import threading
+            from infra.db import Lane
+
+            started = threading.Event()
+            Lane("db-socket-0").submit(lambda: (started.set(), threading.Event().wait()))
+            started.wait()
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[2]
+    finished = subprocess.run(
+        [sys.executable, str(script)], cwd=root, env={"PYTHONPATH": str(root)}, timeout=20
+    )
+    assert finished.returncode == 0
