@@ -2,8 +2,11 @@ import pytest
 
 
 @pytest.fixture
-def demo_store(live_daphne, settings):
-    """The seeded demo (use cases wired to the store's actions) with the store served over HTTP by Daphne.
+def demo_store(live_server, settings):
+    """The seeded demo (use cases wired to the store's actions) with the store's API served over HTTP.
+
+    By pytest-django's live server, in this process on the test database: the actions make real HTTP
+    requests as in production, without the seconds a server process takes to start for every test.
 
     The embedding model is loaded first, as a server does at start: importing it mid-conversation
     holds the interpreter for seconds.
@@ -13,8 +16,8 @@ def demo_store(live_daphne, settings):
 
     warm_up()
     seed_demo()
-    settings.DEMOSTORE_BASE_URL = f"http://{live_daphne}/demostore/api"
-    return live_daphne
+    settings.DEMOSTORE_BASE_URL = f"{live_server.url}/demostore/api"
+    return live_server.url.removeprefix("http://")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from conversations.models import Message
 from demostore.models import StoreOrder
 from handoff.models import Signal
-from tests.builders import receive_until
+from tests.builders import eventually, receive_until
 from tests.conversations.store_chat import EMAIL, PENDING, USER, Chat, invocations, order_data, store_snapshot
 from tests.fakes.openai_server import Reply
 
@@ -61,7 +61,7 @@ async def test_a_false_done_after_a_refused_call_on_another_customers_order_is_c
     )
     assert streamed.strip() == message["text"], "the correction streams as further tokens of the same reply"
     assert await db(stored)(message["message_id"]) == message["text"], "stored as the customer received it"
-    [signal] = await db(claim_signals)(chat.conversation_id)
+    [signal] = await eventually(lambda: claim_signals(chat.conversation_id))
     assert str(signal["message_id"]) == message["message_id"] and signal["label"] == "policy_breach"
     assert signal["span"]["check"] == "claim_not_backed" and signal["span"]["corrected"] is True
     assert signal["span"]["attempt"] == {"action": "cancel_pending_order", "status": "refused"}
@@ -82,7 +82,7 @@ async def test_a_false_done_while_the_change_awaits_a_yes_says_it_is_waiting(llm
     )
     assert message["text"].endswith("Please answer yes or no.")
     assert streamed.strip() == message["text"] == await db(stored)(message["message_id"])
-    [signal] = await db(claim_signals)(chat.conversation_id)
+    [signal] = await eventually(lambda: claim_signals(chat.conversation_id))
     assert signal["span"]["attempt"] == {"action": "cancel_pending_order", "status": "awaiting_confirmation"}
     assert (await db(order_data)(PENDING))["status"] == "pending"
     await chat.close()
