@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FRAME_TIMEOUT = 15
 
 
-async def frames_until(socket, done, *, key: str = "type") -> list[dict]:
+async def frames_until(socket, done) -> list[dict]:
     """The frames read from `socket` up to and including the first that `done` accepts."""
     seen = []
     while True:
@@ -39,9 +39,8 @@ async def logged_in(http: httpx.AsyncClient, base: str, username: str) -> None:
 
 
 async def test_a_customer_and_an_agent_on_two_web_processes_see_every_event(offline_use_case):
-    await database_sync_to_async(make_staff)(
-        "alex", supervisor=True
-    )  # supervisors may watch AI conversations
+    # A supervisor's desk may watch a conversation the AI still holds, so it sees the token stream too.
+    await database_sync_to_async(make_staff)("alex", supervisor=True)
     with running_web_process() as customer_side, running_web_process() as agent_side:
         customer_base, agent_base = f"http://{customer_side}", f"http://{agent_side}"
         async with (
