@@ -1,4 +1,4 @@
-"""A real Baton stack a benchmark owns and can break: Redis, PostgreSQL, `manage.py run` (Daphne + Celery).
+"""A real Baton stack a benchmark owns and can break: Redis, PostgreSQL, `manage.py run` (web processes + Celery).
 
 Everything lives in one temporary folder and stops with the benchmark, even on a failure or Ctrl+C:
 its own `redis-server` on a free port (restarting it disturbs no other Redis), its own embedded
@@ -137,7 +137,7 @@ class Postgres:
 
 
 class Baton:
-    """`python manage.py run --no-seed --simulate 0`: the product's own ASGI server and Celery worker.
+    """`python manage.py run --no-seed --simulate 0`: the product's own web processes and Celery worker.
 
     `seed=True` drops `--no-seed`: `run` seeds the demo (users, the offline provider, the store's use
     cases, data and articles) as a first `make run` does, still without synthetic traffic.
@@ -224,7 +224,9 @@ class Baton:
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # what Ctrl+C does: Daphne stops, `run` stops the worker
+            self.process.send_signal(
+                signal.SIGINT
+            )  # what Ctrl+C does: `run` stops its web processes and worker
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:

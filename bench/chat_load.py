@@ -4,9 +4,9 @@ The stack is the product's own (bench/_stack.py), seeded with the demo as a firs
 offline engine, the store's use cases and help articles), in a temporary folder with an embedded
 PostgreSQL of its own, in two modes:
 - production: REDIS_URL on a `redis-server` of this benchmark's, so `manage.py run` serves with
-  Daphne on the Redis channel layer and supervises a Celery worker;
-- embedded: no REDIS_URL, as `make run` without it: the in-memory channel layer and background work
-  in the Daphne process. (Its database is this benchmark's embedded PostgreSQL too, not .baton/pgdata.)
+  one Daphne process per core (BATON_WEB_PROCESSES) on the Redis channel layer and supervises a Celery worker;
+- embedded: no REDIS_URL, as `make run` without it: `run` starts a local redis-server of its own and
+  serves as in production. (Its database is this benchmark's embedded PostgreSQL too, not .baton/pgdata.)
 
 The customers live in this one process (asyncio, `websockets`, `httpx`, loopback only): each creates a
 session with `POST /api/chat/sessions`, opens `/ws/chat/?token=…`, keeps it open and writes short
@@ -17,8 +17,8 @@ whole reply (the AI `message` frame) latency from the send. Errors: failed sessi
 that do not open, `error` frames, no ack within 10 s or no reply within 30 s. Dropped sockets: closed
 by the server while the customer was still talking (the customer reconnects and goes on).
 
-Server RSS and CPU: the process tree of `manage.py run` (Daphne and, in production mode, the Celery
-worker and its pool), PostgreSQL's processes and Redis, CPU time over the measured window divided by
+Server RSS and CPU: the process tree of `manage.py run` (its web processes, summed; the Celery worker,
+its pool and the `run` processes that supervise them; a Redis `run` started), PostgreSQL's processes and Redis, CPU time over the measured window divided by
 the turns completed in it; the client's own CPU is shown too (it shares the machine's cores).
 
 Rows: 100, 500 and 1,000 customers (each: ramp-up, then a 60 s measured window, then a bounded drain),
@@ -276,19 +276,27 @@ class Customer:
 
 
 class Meter:
-    """CPU seconds and RSS of the stack's processes by part: Baton (Daphne, worker), PostgreSQL, Redis, client."""
+    """CPU seconds and RSS of the stack's processes by part: Baton (web, worker), PostgreSQL, Redis, client."""
 
     def __init__(self, baton: Baton, postgres: Postgres, redis: RedisServer | None) -> None:
         self.baton, self.postgres, self.redis = baton, postgres, redis
         self.client = psutil.Process()
 
     def processes(self) -> dict[str, list[psutil.Process]]:
-        parts: dict[str, list[psutil.Process]] = {"daphne": [], "worker": [], "postgres": [], "redis": []}
+        """By part: `web` the ASGI server processes, `worker` Celery and the `manage.py run` processes that
+        supervise (idle but for their checks), `redis` the bench's Redis or the one `run` starts."""
+        parts: dict[str, list[psutil.Process]] = {"web": [], "worker": [], "postgres": [], "redis": []}
         with suppress(psutil.Error):
             run = psutil.Process(self.baton.process.pid)
-            parts["daphne"].append(run)  # `manage.py run` serves with Daphne in its own process
-            for child in run.children(recursive=True):
-                parts["worker"].append(child)
+            for proc in [run, *run.children(recursive=True)]:
+                with suppress(psutil.Error):
+                    cmdline = " ".join(proc.cmdline())
+                    if "redis-server" in cmdline:
+                        parts["redis"].append(proc)
+                    elif "celery" in cmdline or "manage.py run" in cmdline:
+                        parts["worker"].append(proc)
+                    else:
+                        parts["web"].append(proc)
         with suppress(OSError, ValueError, psutil.Error):
             postmaster = psutil.Process(int((self.postgres.pgdata / "postmaster.pid").read_text().split()[0]))
             parts["postgres"] = [postmaster, *postmaster.children(recursive=True)]
@@ -296,6 +304,9 @@ class Meter:
             with suppress(psutil.Error):
                 parts["redis"].append(psutil.Process(self.redis.process.pid))
         return parts
+
+    def web_processes(self) -> int:
+        return len(self.processes()["web"])
 
     def snapshot(self) -> dict[str, dict[int, float]]:
         found: dict[str, dict[int, float]] = {}
@@ -332,7 +343,7 @@ class Meter:
             before = self.snapshot()
             await asyncio.sleep(1.0)
             used = self.delta(before, self.snapshot())
-            busy = (used["daphne"] + used["worker"] + used["postgres"]) * 100
+            busy = (used["web"] + used["worker"] + used["postgres"]) * 100
             if busy < QUIET_CPU_PERCENT:
                 break
         return time.monotonic() - started
@@ -378,7 +389,7 @@ class Result:
 
     @property
     def server_cpu_ms(self) -> float:
-        return self.cpu_ms_per_turn("daphne", "worker", "postgres", "redis")
+        return self.cpu_ms_per_turn("web", "worker", "postgres", "redis")
 
 
 async def run_row(
@@ -468,20 +479,20 @@ LATENCY_HEADERS = [
 
 
 def resource_row(mode: str, r: Result) -> list:
-    baton_rss = r.rss.get("daphne", 0) + r.rss.get("worker", 0)
+    baton_rss = r.rss.get("web", 0) + r.rss.get("worker", 0)
     return [
         mode,
         r.label,
         len(r.completed),
         f"{baton_rss:.0f}",
         f"{r.rss.get('postgres', 0):.0f}",
-        ms(r.cpu_ms_per_turn("daphne")),
+        ms(r.cpu_ms_per_turn("web")),
         ms(r.cpu_ms_per_turn("worker")),
         ms(r.cpu_ms_per_turn("postgres")),
         ms(r.cpu_ms_per_turn("redis")),
         f"**{ms(r.server_cpu_ms)}**",
         ms(r.cpu_ms_per_turn("client")),
-        f"{(sum(r.cpu[p] for p in ('daphne', 'worker', 'postgres', 'redis')) / r.span) * 100:.0f} %",
+        f"{(sum(r.cpu[p] for p in ('web', 'worker', 'postgres', 'redis')) / r.span) * 100:.0f} %",
     ]
 
 
@@ -491,7 +502,7 @@ RESOURCE_HEADERS = [
     "turns answered",
     "Baton RSS MB (peak)",
     "PostgreSQL RSS MB",
-    "CPU ms/turn: Daphne",
+    "CPU ms/turn: web processes",
     "worker",
     "PostgreSQL",
     "Redis",

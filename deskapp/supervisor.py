@@ -35,6 +35,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        pass_fds: Sequence[int] = (),
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
         stable_seconds: float = 60.0,
@@ -46,6 +47,7 @@ class Supervisor:
         self.env = env
         self.cwd = cwd
         self.preexec_fn = preexec_fn
+        self.pass_fds = tuple(pass_fds)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.stable_seconds = stable_seconds
@@ -92,6 +94,7 @@ class Supervisor:
             env=self.env,
             cwd=self.cwd,
             preexec_fn=self.preexec_fn,
+            pass_fds=self.pass_fds,
             start_new_session=True,
         )
         logger.info("%s started (pid %s)", self.name, process.pid)

@@ -99,3 +99,20 @@ def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False)
         yield f"127.0.0.1:{port}"
     finally:
         _stop(process)
+
+
+@contextmanager
+def running_web_process(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """One web process as `run` starts it (deskapp/serving.py), on a free port, against the test database."""
+    from deskapp.serving import WebProcesses
+
+    port = free_port()
+    web = WebProcesses(
+        host="127.0.0.1", port=port, count=1, env={**_server_env(extra_env), "BATON_PORT": str(port)}
+    )
+    web.start()
+    try:
+        web.wait_until_serving(timeout=90)
+        yield f"127.0.0.1:{port}"
+    finally:
+        web.stop()

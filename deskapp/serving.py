@@ -1,0 +1,72 @@
+"""The web processes `run` serves with: several Daphne processes sharing one listening socket, one per core.
+
+Daphne, uvicorn, granian and gunicorn with uvicorn workers measured alike here (README, Load: serving);
+the process count made the difference, not the server, so the server stays the one the suite tests.
+"""
+
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from deskapp.celery import prepare_supervised_worker
+from deskapp.supervisor import Supervisor
+
+APP = "deskapp.served:application"
+
+
+def web_process_count() -> int:
+    """BATON_WEB_PROCESSES, else one per core."""
+    return max(1, int(os.environ.get("BATON_WEB_PROCESSES") or os.cpu_count() or 1))
+
+
+class WebProcesses:
+    """`count` supervised Daphne processes on one socket bound here: the kernel hands each new connection
+    to one of them, and a process that exits is restarted while the others go on serving."""
+
+    def __init__(self, *, host: str, port: int, count: int, env: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.socket = socket.create_server((host, port), backlog=2048)
+        fd = self.socket.fileno()
+        os.set_inheritable(fd, True)
+        command = [sys.executable, "-m", "daphne", "--fd", str(fd), "-v", "0", APP]
+        self.supervisors = [
+            Supervisor(
+                command,
+                name=f"web {n + 1}",
+                env=env,
+                pass_fds=(fd,),
+                preexec_fn=prepare_supervised_worker,  # each dies with `run`, even a `kill -9`'d one
+                backoff_initial=0.2,
+            )
+            for n in range(count)
+        ]
+
+    def start(self) -> None:
+        for supervisor in self.supervisors:
+            supervisor.start()
+
+    def wait_until_serving(self, timeout: float = 180) -> None:
+        """Until /healthz answers: each process loads the embedding model before it accepts connections."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.host}:{self.port}/healthz", timeout=5).close()
+                return
+            except urllib.error.HTTPError:
+                return  # serving; a 503 names what else is down, which /healthz shows
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no web process answered within {timeout:.0f} s") from None
+                time.sleep(0.2)
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.pid for s in self.supervisors if s.pid]
+
+    def stop(self) -> None:
+        for supervisor in self.supervisors:
+            supervisor.stop()
+        self.socket.close()
