@@ -2,8 +2,10 @@ import sys
 
 from django.apps import AppConfig
 
-# Processes that serve customers (or extract for them) load the embedding model at start.
-_SERVING = ("daphne", "run", "worker", "runserver", "uvicorn")
+# Processes that serve customers (or extract for them) load the embedding model at start. Not `run`:
+# it only supervises the web processes (deskapp/served.py loads it in each) and the worker, and its
+# demo seed loads the model on first use (~700 MB kept in a process that serves nobody).
+_SERVING = ("daphne", "worker", "runserver", "uvicorn")
 
 
 class MemoryConfig(AppConfig):
