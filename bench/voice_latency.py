@@ -1,6 +1,6 @@
 """Voice latency: Baton's own overhead between Twilio ConversationRelay and the LLM.
 
-200 turns over the relay websocket of a real Daphne, against a loopback OpenAI-compatible server
+200 turns over the relay websocket of the web processes `make run` starts (one Daphne per core), against a loopback OpenAI-compatible server
 that streams its first token at once, so what is measured is Baton: storing the message, operators,
 building the context (memory recall included: every caller is a returning customer with an earlier
 conversation and a dozen observations), the LLM request and the first speakable piece.
@@ -35,8 +35,9 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
+from deskapp.serving import web_process_count  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, Reply  # noqa: E402
-from tests.live_server import running_celery_worker, running_daphne  # noqa: E402
+from tests.live_server import running_celery_worker, running_web_processes  # noqa: E402
 from tests.twilio.relay_client import RelayClient  # noqa: E402
 
 TARGET_FIRST_TOKEN_MS = 50
@@ -223,7 +224,8 @@ def main() -> int:
                 api_key_env="BENCH_OPENAI_KEY", name="bench-loopback", model="gpt-bench"
             )
             UseCase.objects.create(slug="bench", name="Bench", is_default=True, llm_provider=provider)
-            with running_celery_worker(), running_daphne(quiet=True) as address:
+            # Served as `make run` serves: one web process per core on one address.
+            with running_celery_worker(), running_web_processes(count=web_process_count()) as address:
                 first = asyncio.run(first_token_turns(address, args.turns))
                 interrupts, late = asyncio.run(interrupt_turns(address, fake, args.turns))
                 at_once = asyncio.run(concurrent_turns(address, args.turns))
@@ -232,7 +234,8 @@ def main() -> int:
 
     lines = [
         f"voice latency over /ws/voice/relay ({args.turns} turns each, {WARMUP_TURNS} warm-up turns "
-        f"not counted, {TURNS_PER_CALL} turns per call, loopback LLM, {os.cpu_count()} cores)",
+        f"not counted, {TURNS_PER_CALL} turns per call, loopback LLM, {os.cpu_count()} cores, "
+        f"{web_process_count()} web processes)",
         "| metric                             |     n | p50 ms  | p95 ms  | max ms  | target   | result |",
         "|------------------------------------|-------|---------|---------|---------|----------|--------|",
     ]

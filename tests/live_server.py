@@ -102,13 +102,13 @@ def running_daphne(extra_env: dict[str, str] | None = None, quiet: bool = False)
 
 
 @contextmanager
-def running_web_process(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """One web process as `run` starts it (deskapp/serving.py), on a free port, against the test database."""
+def running_web_processes(extra_env: dict[str, str] | None = None, count: int = 1) -> Iterator[str]:
+    """`count` web processes as `run` starts them (deskapp/serving.py), on a free port, against the test database."""
     from deskapp.serving import WebProcesses
 
     port = free_port()
     web = WebProcesses(
-        host="127.0.0.1", port=port, count=1, env={**_server_env(extra_env), "BATON_PORT": str(port)}
+        host="127.0.0.1", port=port, count=count, env={**_server_env(extra_env), "BATON_PORT": str(port)}
     )
     web.start()
     try:

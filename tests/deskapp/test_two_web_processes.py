@@ -10,7 +10,7 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 
-from tests.live_server import running_web_process
+from tests.live_server import running_web_processes
 from tests.staff import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ async def logged_in(http: httpx.AsyncClient, base: str, username: str) -> None:
 async def test_a_customer_and_an_agent_on_two_web_processes_see_every_event(offline_use_case):
     # A supervisor's desk may watch a conversation the AI still holds, so it sees the token stream too.
     await database_sync_to_async(make_staff)("alex", supervisor=True)
-    with running_web_process() as customer_side, running_web_process() as agent_side:
+    with running_web_processes() as customer_side, running_web_processes() as agent_side:
         customer_base, agent_base = f"http://{customer_side}", f"http://{agent_side}"
         async with (
             httpx.AsyncClient(trust_env=False, timeout=15) as customer_http,
