@@ -29,7 +29,7 @@ from handoff.models import Handoff
 from handoff.wording import HOLDING_REPLY
 from infra import event_types, metrics
 from infra.db import database_sync_to_async
-from infra.events import publish_now
+from infra.events import publish_in_order
 from infra.groups import conversation_group, conversation_staff_group
 
 from .citations import CitationFilter
@@ -419,10 +419,11 @@ async def run_ai_turn_and_publish(conversation_id: uuid.UUID) -> None:
     try:
         async for event in ai_turn_events(conversation_id):
             if isinstance(event, TurnToken):
-                await publish_now(
+                # Queued, not awaited: tokens ready together go out as one frame, and still before the
+                # stored message, which the services that store it publish through the same queue.
+                publish_in_order(
                     groups, event_types.TOKEN, {"message_id": str(event.message_id), "text": event.text}
                 )
-            # Stored messages and handoffs are published by the services that store them.
     except Exception:
         logger.exception("AI turn crashed for conversation %s", conversation_id)
         raise
