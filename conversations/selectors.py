@@ -20,8 +20,13 @@ def use_case_by_slug(slug: str) -> UseCase | None:
 
 
 def conversation_for_customer(*, conversation_id: uuid.UUID, customer_id: uuid.UUID) -> Conversation | None:
-    """The conversation if it belongs to that customer, else None."""
-    return Conversation.objects.filter(id=conversation_id, customer_id=customer_id).first()
+    """The conversation (with its use case and LLM provider, which operators read) if it belongs to that
+    customer, else None."""
+    return (
+        Conversation.objects.select_related("use_case__llm_provider")
+        .filter(id=conversation_id, customer_id=customer_id)
+        .first()
+    )
 
 
 def message_payload(message: Message) -> dict[str, Any]:

@@ -148,7 +148,8 @@ def _find_or_open_conversation(inbound: Inbound, customer: Customer) -> Conversa
             raise PermissionError("that conversation belongs to another customer")
         return conversation
     conversation = (
-        Conversation.objects.filter(customer=customer, channel=inbound.channel)
+        Conversation.objects.select_related("use_case__llm_provider")
+        .filter(customer=customer, channel=inbound.channel)
         .exclude(status=Conversation.Status.CLOSED)
         .order_by("-created_at")
         .first()

@@ -13,6 +13,7 @@ from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from infra import event_types
 from infra.db import database_sync_to_async
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,42 @@ class _LoopPublisher:
             while self.pending:
                 groups, message, on_failed = self.pending.popleft()
                 try:
+                    message = self._with_tokens_queued_behind(groups, message)
                     if not await _send_all(groups, message) and on_failed:
                         await database_sync_to_async(on_failed)()
                 except Exception:  # a lost live update must never stop the ones after it
                     logger.exception("could not publish %s to %s", message["type"], groups)
         finally:
             self.sending = False  # the task ends when idle: nothing is left pending when a loop closes
+
+    def _with_tokens_queued_behind(self, groups: list[str], message: dict[str, Any]) -> dict[str, Any]:
+        """A token event with the tokens of the same message queued right behind it, their texts joined.
+
+        An offline reply's words are all ready at once: one send instead of one per word (each send
+        costs a few Redis round trips per group, and each receiving socket a read and a frame).
+        """
+        if not _is_token(message):
+            return message
+        texts = [message["text"]]
+        while self.pending:
+            next_groups, following, _ = self.pending[0]
+            if (
+                not _is_token(following)
+                or following["message_id"] != message["message_id"]
+                or next_groups != groups
+            ):
+                break
+            texts.append(following["text"])
+            self.pending.popleft()
+        return {**message, "text": "".join(texts)} if len(texts) > 1 else message
+
+
+def _is_token(message: dict[str, Any]) -> bool:
+    return (
+        message["type"] == event_types.TOKEN
+        and "message_id" in message
+        and isinstance(message.get("text"), str)
+    )
 
 
 _publishers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPublisher]" = (
@@ -125,8 +156,11 @@ def send_event_on_commit(groups: Iterable[str], event_type: str, payload: dict[s
     transaction.on_commit(lambda: _send(groups, event_type, payload))
 
 
-async def publish_now(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:
-    """Publish at once from async code; for transient events with no stored row (streamed tokens)."""
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_send(group, {"type": event_type, **payload})
+def publish_in_order(groups: Iterable[str], event_type: str, payload: dict[str, Any]) -> None:
+    """Publish from async code on the server's loop, without waiting, in order with every event queued
+    before and after it (a streamed token before its stored message); for events with no stored row."""
+    loop = asyncio.get_running_loop()
+    publisher = _publishers.get(loop)
+    if publisher is None:
+        publisher = _publishers.setdefault(loop, _LoopPublisher(loop))
+    publisher._enqueue(list(groups), {"type": event_type, **payload}, None)

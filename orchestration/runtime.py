@@ -29,7 +29,7 @@ from handoff.models import Handoff
 from handoff.wording import HOLDING_REPLY
 from infra import event_types, metrics
 from infra.db import database_sync_to_async
-from infra.events import publish_now
+from infra.events import publish_in_order
 from infra.groups import conversation_group, conversation_staff_group
 
 from .citations import CitationFilter
@@ -116,31 +116,34 @@ def _load_turn(conversation_id: uuid.UUID) -> tuple[TurnContext, list[dict[str, 
     return context, tools_for(context) if context.ai_holds_conversation else []
 
 
-def _prepare_turn(context: TurnContext) -> tuple[list[str], bool]:
-    """Settle a customer's no to a waiting change; what the LLM must know of actions, and whether verified."""
+def _prepare_turn(context: TurnContext, user_id: str | None) -> list[str]:
+    """Settle a customer's no to a waiting change; what the LLM must know of actions."""
     latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
     if latest is not None:
         action_services.settle_confirmations(
             conversation_id=context.conversation.id, customer_text=latest.text
         )
-    return _action_sections(context)
+    return action_selectors.prompt_lines(context.conversation.id, user_id=user_id)
 
 
-def _action_sections(context: TurnContext) -> tuple[list[str], bool]:
-    verified = action_selectors.verified_user_id(context.conversation.id) is not None
-    return action_selectors.prompt_lines(context.conversation.id), verified
+def _action_sections(context: TurnContext) -> tuple[list[str], str | None]:
+    """What the LLM must know of actions, and who is verified (read again: a look-up may have verified)."""
+    user_id = action_selectors.verified_user_id(context.conversation.id)
+    return action_selectors.prompt_lines(context.conversation.id, user_id=user_id), user_id
 
 
-async def _actions_known(context: TurnContext, lines: list[str], verified: bool) -> list[str]:
+async def _actions_known(context: TurnContext, lines: list[str], user_id: str | None) -> list[str]:
     """Who is verified and what was changed, then (once verified) the account section, last.
 
     Last, after "# Verified customer": the offline engine reads the use case's own instructions as the
     text before that heading, so it never takes the account for something to tell the customer.
     """
-    if not verified:
+    if user_id is None:
         return lines
     use_case_id = context.use_case.pk if context.use_case else None
-    section = await account_section(conversation_id=context.conversation.id, use_case_id=use_case_id)
+    section = await account_section(
+        conversation_id=context.conversation.id, use_case_id=use_case_id, user_id=user_id
+    )
     return [*lines, section] if section else lines
 
 
@@ -183,9 +186,11 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         recalled = list(context.extra_system)
         verified = True  # nothing to learn mid-turn without actions
         if len(tools) > 1:
-            await verify_by_linked_identity(conversation_id)
-            lines, verified = await database_sync_to_async(_prepare_turn)(context)
-            context.extra_system = [*recalled, *await _actions_known(context, lines, verified)]
+            # Who is verified, read once here and passed down (prompt lines, account section).
+            user_id = await verify_by_linked_identity(conversation_id)
+            verified = user_id is not None
+            lines = await database_sync_to_async(_prepare_turn)(context, user_id)
+            context.extra_system = [*recalled, *await _actions_known(context, lines, user_id)]
         messages = build_prompt(context)
         for _ in range(MAX_TOOL_ROUNDS):
             calls: list[ToolCall] = []
@@ -250,9 +255,10 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                 )
             if not verified:
                 # Verified by this round's look-up: the next round already knows who and their account.
-                lines, verified = await database_sync_to_async(_action_sections)(context)
+                lines, user_id = await database_sync_to_async(_action_sections)(context)
+                verified = user_id is not None
                 if verified:
-                    context.extra_system = [*recalled, *await _actions_known(context, lines, verified)]
+                    context.extra_system = [*recalled, *await _actions_known(context, lines, user_id)]
                     messages[0] = build_prompt(context)[0]
             if escalate:
                 async for event in _action_failure(
@@ -419,10 +425,11 @@ async def run_ai_turn_and_publish(conversation_id: uuid.UUID) -> None:
     try:
         async for event in ai_turn_events(conversation_id):
             if isinstance(event, TurnToken):
-                await publish_now(
+                # Queued, not awaited: tokens ready together go out as one frame, and still before the
+                # stored message, which the services that store it publish through the same queue.
+                publish_in_order(
                     groups, event_types.TOKEN, {"message_id": str(event.message_id), "text": event.text}
                 )
-            # Stored messages and handoffs are published by the services that store them.
     except Exception:
         logger.exception("AI turn crashed for conversation %s", conversation_id)
         raise

@@ -62,12 +62,12 @@ def _id_parameter(action: Action) -> str | None:
     return required[0] if len(required) == 1 else None
 
 
-def plan(conversation_id: uuid.UUID, use_case_id: int | None) -> Plan | None:
-    """What to read for the conversation's account section, and the section if already read (database only).
+def plan(conversation_id: uuid.UUID, use_case_id: int | None, user_id: str | None) -> Plan | None:
+    """What to read for the account section of `user_id` (the conversation's verified customer, as the
+    caller just read it), and the section if already read (database only).
 
     None before verification and in use cases without an account-reading action.
     """
-    user_id = selectors.verified_user_id(conversation_id)
     if not user_id or use_case_id is None:
         return None
     actions = list(UseCase.objects.get(pk=use_case_id).actions.filter(enabled=True).order_by("name"))
@@ -95,13 +95,13 @@ def plan(conversation_id: uuid.UUID, use_case_id: int | None) -> Plan | None:
     return Plan(user_id=user_id, account=account, readers=readers, cache_key=key, cached=cache.get(key))
 
 
-async def account_section(*, conversation_id: uuid.UUID, use_case_id: int | None) -> str:
+async def account_section(*, conversation_id: uuid.UUID, use_case_id: int | None, user_id: str | None) -> str:
     """The verified customer's account section for the system prompt; "" when there is none to give.
 
     Never raises: a failed or slow read leaves the section out of this turn (and is tried again next turn).
     """
     try:
-        found = await database_sync_to_async(plan)(conversation_id, use_case_id)
+        found = await database_sync_to_async(plan)(conversation_id, use_case_id, user_id)
         if found is None:
             return ""
         if found.cached is not None:

@@ -207,9 +207,9 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
     ]
 
 
-def prompt_lines(conversation_id: uuid.UUID) -> list[str]:
-    """What the LLM must know about actions in this conversation: who is verified and what was done."""
-    user_id = verified_user_id(conversation_id)
+def prompt_lines(conversation_id: uuid.UUID, *, user_id: str | None) -> list[str]:
+    """What the LLM must know about actions in this conversation: who is verified (`user_id`, as the
+    caller just read it) and what was done."""
     lines = [
         f"# Verified customer\nThe customer is verified as store user_id `{user_id}`."
         if user_id

@@ -93,7 +93,6 @@ def observe_customer_message(
     if screened is None:
         operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
         screened = Screened(text=message.text, operators=operators, rules=rules)
-    conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation.id)
     view = _view_for(message, conversation)
     done = {f.operator.pk for f in screened.findings}
     findings = list(screened.findings)

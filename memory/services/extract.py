@@ -4,6 +4,7 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from conversations.llm import provider_for
@@ -67,13 +68,13 @@ def extract_observations(
     """
     conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation_id)
     speakers = speakers or {}
-    pending = list(
-        _extractable(conversation_id).exclude(
-            id__in=ExtractedMessage.objects.filter(message__conversation_id=conversation_id).values(
-                "message_id"
-            )
+    messages = list(
+        _extractable(conversation_id).annotate(
+            extracted=Exists(ExtractedMessage.objects.filter(message_id=OuterRef("id")))
         )
     )
+    pending = [m for m in messages if not m.extracted]
+    first_extraction = len(pending) == len(messages)
     candidates = extract_offline([_utterance(m, speakers.get(m.external_id, "")) for m in pending])
     from_llm = None
     if final:
@@ -104,7 +105,9 @@ def extract_observations(
             _, created = ConversationExtraction.objects.get_or_create(conversation=conversation)
             if created:
                 _replace_sentences(conversation, from_llm)
-        if not candidates:
+        if not candidates and (first_extraction or final):
+            # Nothing new to say, but the profile counts this conversation (and its channel) from its
+            # first extraction on; later messages with nothing in them leave the profile as it is.
             profiles.reconcile_profile(customer_id=conversation.customer_id)
     return len(pending)
 

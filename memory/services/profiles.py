@@ -33,9 +33,9 @@ def reconcile_profile(*, customer_id: uuid.UUID) -> CustomerProfile:
         texts = [o.text for o in active if o.kind == kind and not o.trait][:PROFILE_LIST_LIMIT]
         if texts:
             traits[key] = texts
-    conversations = Conversation.objects.filter(customer_id=customer_id)
-    traits["conversations"] = conversations.count()
-    traits["channels"] = sorted(set(conversations.values_list("channel", flat=True)))
+    channels = list(Conversation.objects.filter(customer_id=customer_id).values_list("channel", flat=True))
+    traits["conversations"] = len(channels)  # one read for both
+    traits["channels"] = sorted(set(channels))
     customer = Customer.objects.get(id=customer_id)
     if customer.display_name and "name" not in traits:
         traits["name"] = customer.display_name

@@ -62,3 +62,21 @@ def test_without_a_server_loop_the_event_is_sent_before_the_call_returns():
         return await _received(channel, 1)
 
     assert [event["n"] for event in asyncio.run(listen_then_check())] == [7]
+
+
+async def test_tokens_queued_together_go_out_as_one_event_before_what_follows():
+    channel = await _listener("conversation.joined")
+    for word in ["Your ", "order ", "shipped."]:
+        events.publish_in_order(
+            ["conversation.joined"], "conversation.token", {"message_id": "m1", "text": word}
+        )
+
+    def store_the_message() -> None:  # as the outbox publishes the stored message, from database code
+        events._send(["conversation.joined"], "conversation.message_created", {"message_id": "m1"})
+
+    await database_sync_to_async(store_the_message)()
+    received = await _received(channel, 2)
+    assert [(e["type"], e.get("text")) for e in received] == [
+        ("conversation.token", "Your order shipped."),
+        ("conversation.message_created", None),
+    ]

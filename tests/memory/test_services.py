@@ -163,3 +163,24 @@ def test_extraction_picks_up_only_new_messages():
     say_more(talk, "I would like to exchange it for the steel model.", "later-1")
     assert services.extract_observations(conversation_id=talk.id) == 1
     assert Observation.objects.filter(customer=ivy).count() == 2
+
+
+def test_a_new_conversation_counts_in_the_profile_even_with_nothing_to_extract():
+    eve = customer("Eve")
+    first = conversation_with(eve, "My kettle arrived broken.", days_ago=3)
+    services.extract_observations(conversation_id=first.id)
+    greeting = conversation_with(eve, "hi")
+    services.extract_observations(conversation_id=greeting.id)
+    assert profile_for(customer_id=eve.id)["traits"]["conversations"] == 2
+
+
+def test_a_later_message_with_nothing_to_extract_leaves_the_profile_alone(monkeypatch):
+    talk = conversation_with(customer("Fay"), "My kettle arrived broken.")
+    services.extract_observations(conversation_id=talk.id)
+    say_more(talk, "ok thanks", "m-2")
+
+    def rebuilt(**kwargs):
+        raise AssertionError("the profile was rebuilt for a message with nothing in it")
+
+    monkeypatch.setattr(profiles, "reconcile_profile", rebuilt)
+    assert services.extract_observations(conversation_id=talk.id) == 1
