@@ -16,7 +16,6 @@ from typing import Any
 
 from django.core.cache import cache
 
-from conversations.models import UseCase
 from infra.db import database_sync_to_async
 
 from . import selectors
@@ -70,7 +69,7 @@ def plan(conversation_id: uuid.UUID, use_case_id: int | None, user_id: str | Non
     """
     if not user_id or use_case_id is None:
         return None
-    actions = list(UseCase.objects.get(pk=use_case_id).actions.filter(enabled=True).order_by("name"))
+    actions = list(Action.objects.filter(use_cases__id=use_case_id, enabled=True).order_by("name"))
     account = next((a for a in actions if a.reads_account), None)
     if account is None:
         return None

@@ -43,7 +43,8 @@ def record_observations(
         return []
     vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
     stored: list[Observation] = []
-    with transaction.atomic():
+    # No savepoint of its own: inside a caller's transaction (extraction's) a failure fails it anyway.
+    with transaction.atomic(savepoint=False):
         _lock(str(customer_id))
         for candidate, vector in zip(candidates, vectors, strict=True):
             stored.append(_record_one(customer_id, candidate, vector, conversation_id))
