@@ -22,6 +22,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The benchmarks' Redis is the one `run` starts without REDIS_URL: stop() is a graceful shutdown (what
+# `systemctl restart redis` does, clients see their connections drop) and start() comes back on the port.
+from infra.local_redis import LocalRedis  # noqa: E402, F401 (re-exported to the benchmarks)
 
 
 def free_port() -> int:
@@ -36,61 +40,6 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.1) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready within {timeout:.0f} s")
         time.sleep(interval)
-
-
-class RedisServer:
-    """`redis-server` on a free loopback port, data in `folder` (append-only file: a restart keeps the queues)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        folder.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "no",
-            ],
-            stdout=(self.folder / "redis.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(self.answers, 10, "redis-server")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        """A graceful shutdown (what `systemctl restart redis` does): clients see their connections drop."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class Postgres:

@@ -57,7 +57,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from _stack import Baton, Postgres, RedisServer, Workspace, free_port  # noqa: E402
+from _stack import Baton, LocalRedis, Postgres, Workspace, free_port  # noqa: E402
 from _throwaway import percentile, table  # noqa: E402
 
 # What customers ask: short questions the offline engine answers from the demo articles, no actions.
@@ -278,7 +278,7 @@ class Customer:
 class Meter:
     """CPU seconds and RSS of the stack's processes by part: Baton (web, worker), PostgreSQL, Redis, client."""
 
-    def __init__(self, baton: Baton, postgres: Postgres, redis: RedisServer | None) -> None:
+    def __init__(self, baton: Baton, postgres: Postgres, redis: LocalRedis | None) -> None:
         self.baton, self.postgres, self.redis = baton, postgres, redis
         self.client = psutil.Process()
 
@@ -534,7 +534,7 @@ def raise_file_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def stack_env(workspace: Workspace, postgres: Postgres, redis: RedisServer | None) -> dict[str, str]:
+def stack_env(workspace: Workspace, postgres: Postgres, redis: LocalRedis | None) -> dict[str, str]:
     port = free_port()
     # Beat keeps its schedule there; with every secret given in the environment nothing else creates it.
     (workspace.path / "baton").mkdir(exist_ok=True)
@@ -627,7 +627,7 @@ def start_stack(stack: ExitStack, mode: str) -> tuple[Baton, Meter]:
     stack.callback(workspace.remove)
     redis = None
     if mode == "production":
-        redis = RedisServer(workspace.path / "redis")
+        redis = LocalRedis(workspace.path / "redis")
         redis.start()
         stack.callback(redis.stop)
     postgres = Postgres(workspace.path)

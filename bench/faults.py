@@ -43,7 +43,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from _stack import Baton, Postgres, RedisServer, Workspace, free_port  # noqa: E402
+from _stack import Baton, LocalRedis, Postgres, Workspace, free_port  # noqa: E402
 from _throwaway import table  # noqa: E402
 
 WEB_CUSTOMERS = int(os.environ.get("BENCH_WEB", "6"))
@@ -502,7 +502,7 @@ async def kill_worker(run: Run, http) -> None:
     )
 
 
-async def restart_redis(run: Run, http, redis: RedisServer) -> None:
+async def restart_redis(run: Run, http, redis: LocalRedis) -> None:
     begin(run, REDIS)
     redis.stop()
     await asyncio.sleep(DOWN_SECONDS)
@@ -800,7 +800,7 @@ def llm_rows(run: Run, view: dict) -> tuple[list[list], bool]:
 # --- main ---------------------------------------------------------------------------------------------
 
 
-async def drive(run: Run, redis: RedisServer, postgres: Postgres) -> None:
+async def drive(run: Run, redis: LocalRedis, postgres: Postgres) -> None:
     import httpx
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
@@ -1003,7 +1003,7 @@ def main() -> int:
     with ExitStack() as stack:
         stack.callback(workspace.remove)
         print(f"faults: a real stack in {workspace.path}")
-        redis = RedisServer(workspace.path / "redis")
+        redis = LocalRedis(workspace.path / "redis", dies_with_starter=False)
         redis.start()
         stack.callback(redis.stop)
         postgres = Postgres(workspace.path)

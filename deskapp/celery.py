@@ -1,11 +1,16 @@
-import ctypes
 import logging
 import os
-import signal
-import sys
 
 from celery import Celery
-from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskapp.settings")
 
@@ -44,6 +49,31 @@ def _ready_pool_process(**_) -> None:
     warm_up()  # a no-op when forked from a main process that loaded it
 
 
+@task_prerun.connect
+def _check_old_connections(sender=None, **_) -> None:
+    # What the fixup would do with CELERY_DB_REUSE_MAX unset, but keeping connections that are fine.
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return  # an eager task runs inside its caller's transaction: its connections are the caller's
+    from django.db import close_old_connections
+
+    from infra.db import skip_checks_of_connections_that_just_answered
+
+    close_old_connections()
+    skip_checks_of_connections_that_just_answered()
+
+
+@task_postrun.connect
+def _close_old_connections(sender=None, **_) -> None:
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    from infra.db import note_connections_that_answered
+
+    close_old_connections()
+    note_connections_that_answered()
+
+
 @worker_shutdown.connect
 def _stop_heartbeat(**_) -> None:
     if _heartbeat_stop is not None:
@@ -73,21 +103,3 @@ def lower_worker_priority() -> None:
     current = os.nice(0)
     if current < WORKER_NICENESS:
         os.nice(WORKER_NICENESS - current)
-
-
-_PR_SET_PDEATHSIG = 1
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
-def prepare_supervised_worker() -> None:
-    """Popen's preexec_fn for the worker `run` supervises: it dies with `run`.
-
-    Its start-up runs at full priority (a restarted worker is what customers wait for); its pool
-    processes, which run the tasks, lower theirs (`_ready_pool_process`).
-
-    SIGTERM on the death of the thread that started it (Linux), so a `kill -9` of `run` leaves
-    no worker behind: Celery's warm shutdown then stops its pool, whose children die with it.
-    The prctl function is looked up at import, not here: after fork, before exec, only a call is safe.
-    """
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -11,8 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
-from deskapp.celery import prepare_supervised_worker
 from deskapp.supervisor import Supervisor
+from infra.processes import dies_with_parent
 
 APP = "deskapp.served:application"
 
@@ -38,7 +38,7 @@ class WebProcesses:
                 name=f"web {n + 1}",
                 env=env,
                 pass_fds=(fd,),
-                preexec_fn=prepare_supervised_worker,  # each dies with `run`, even a `kill -9`'d one
+                preexec_fn=dies_with_parent,  # each dies with `run`, even a `kill -9`'d one
                 backoff_initial=0.2,
             )
             for n in range(count)

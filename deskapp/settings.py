@@ -124,6 +124,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A pool process loads the embedding model before its first task (deskapp/celery.py): allow for it.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes every database connection before and after each task unless told to
+# reuse them: a new PostgreSQL backend (and connection set-up) per task. The worker keeps its
+# connections as the web processes do instead; deskapp/celery.py closes the old ones around each task
+# by Django's rules (CONN_MAX_AGE, errors, health checks), and this number only bounds how many
+# tasks run before the fixup closes them all anyway.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # What a customer waits for (an SMS answer, a reply's delivery) has its own queue, which workers
 # take from first ("priority": Redis lists are read in the order the worker names them), so memory

@@ -13,14 +13,20 @@ clients"). Code outside a server (tasks, commands, tests) keeps Channels' defaul
 
 import contextvars
 import itertools
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from asgiref.sync import AsyncToSync, ThreadSensitiveContext
+from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext
 from channels.db import DatabaseSyncToAsync
+from django.db import close_old_connections, connections
+
+# A connection that answered a call this recently is not health-checked again before the next one.
+TRUSTED_FOR_SECONDS = 1.0
 
 
 class Lane(Executor):
@@ -61,6 +67,44 @@ class Lane(Executor):
                 future.set_result(result)
 
 
+def skip_checks_of_connections_that_just_answered() -> None:
+    """After `close_old_connections`: a connection that answered within TRUSTED_FOR_SECONDS is not
+    health-checked before its next query.
+
+    With CONN_HEALTH_CHECKS every `close_old_connections` makes the next query send a `SELECT 1`
+    first, and Channels closes old connections around each call (Celery around each task): a round
+    trip, and PostgreSQL's work, for each of a turn's half dozen calls. A connection that failed since
+    it last answered (`errors_occurred`) is still checked, and one older than CONN_MAX_AGE still closed.
+    """
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        answered = getattr(conn, "_answered_at", -math.inf)
+        if conn.connection is not None and not conn.errors_occurred and now - answered < TRUSTED_FOR_SECONDS:
+            conn.health_check_done = True
+
+
+def note_connections_that_answered() -> None:
+    """After a call or task, and after `close_old_connections`: the connections still open and without errors."""
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.errors_occurred:
+            conn._answered_at = now
+
+
+class _LaneCall(DatabaseSyncToAsync):
+    """A call on a lane: Channels' `DatabaseSyncToAsync`, without the health check of a connection that
+    just answered."""
+
+    def thread_handler(self, loop, *args, **kwargs):
+        close_old_connections()
+        skip_checks_of_connections_that_just_answered()
+        try:
+            return SyncToAsync.thread_handler(self, loop, *args, **kwargs)
+        finally:
+            close_old_connections()
+            note_connections_that_answered()
+
+
 _lane: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("db_lane", default=None)
 
 
@@ -77,7 +121,7 @@ def database_sync_to_async(func: Callable[..., Any], *, thread_sensitive: bool =
     # sent to its lane would never run. asgiref runs such calls on the waiting thread itself.
     if lane is None or getattr(AsyncToSync.executors, "current", None) is not None:
         return DatabaseSyncToAsync(func)
-    return DatabaseSyncToAsync(func, thread_sensitive=False, executor=lane)
+    return _LaneCall(func, thread_sensitive=False, executor=lane)
 
 
 def _lanes(count: int, name: str) -> "itertools.cycle[Lane]":

@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conversations import services
@@ -110,26 +110,40 @@ def tools_for(context: TurnContext) -> list[dict[str, Any]]:
     return [HANDOFF_TOOL_SCHEMA, *action_selectors.tools_for_use_case(context.use_case)]
 
 
-def _load_turn(conversation_id: uuid.UUID) -> tuple[TurnContext, list[dict[str, Any]]]:
-    # One trip to the database thread for every read before the LLM call: each trip costs a voice turn.
+@dataclass
+class _TurnStart:
+    context: TurnContext
+    tools: list[dict[str, Any]]
+    verification: action_selectors.Verification | None = None  # read when the use case has actions
+    changes: list[str] = field(default_factory=list)
+
+
+def _load_turn(conversation_id: uuid.UUID) -> _TurnStart:
+    # One trip to the database thread for every read before the LLM call (each trip costs a voice
+    # turn), and for settling a customer's no to a change that waits for a yes.
     context = turn_context(conversation_id)
-    return context, tools_for(context) if context.ai_holds_conversation else []
-
-
-def _prepare_turn(context: TurnContext, user_id: str | None) -> list[str]:
-    """Settle a customer's no to a waiting change; what the LLM must know of actions."""
+    if not context.ai_holds_conversation:
+        return _TurnStart(context, [])
+    tools = tools_for(context)
+    if len(tools) <= 1:
+        return _TurnStart(context, tools)
     latest = next((m for m in reversed(context.history) if m.role == Message.Role.CUSTOMER), None)
     if latest is not None:
-        action_services.settle_confirmations(
-            conversation_id=context.conversation.id, customer_text=latest.text
-        )
-    return action_selectors.prompt_lines(context.conversation.id, user_id=user_id)
+        action_services.settle_confirmations(conversation_id=conversation_id, customer_text=latest.text)
+    return _TurnStart(
+        context,
+        tools,
+        verification=action_selectors.verification(conversation_id),
+        changes=action_selectors.changes_made(conversation_id),
+    )
 
 
 def _action_sections(context: TurnContext) -> tuple[list[str], str | None]:
     """What the LLM must know of actions, and who is verified (read again: a look-up may have verified)."""
-    user_id = action_selectors.verified_user_id(context.conversation.id)
-    return action_selectors.prompt_lines(context.conversation.id, user_id=user_id), user_id
+    conversation_id = context.conversation.id
+    user_id = action_selectors.verified_user_id(conversation_id)
+    changes = action_selectors.changes_made(conversation_id)
+    return action_selectors.prompt_lines(user_id=user_id, changes=changes), user_id
 
 
 async def _actions_known(context: TurnContext, lines: list[str], user_id: str | None) -> list[str]:
@@ -168,7 +182,8 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
     Nothing is lost on failure: the customer gets a holding reply and the conversation is handed
     to a person with reason `llm_failure` (or `action_failed` when actions keep failing).
     """
-    context, tools = await database_sync_to_async(_load_turn)(conversation_id)
+    start = await database_sync_to_async(_load_turn)(conversation_id)
+    context, tools = start.context, start.tools
     if not context.ai_holds_conversation:
         return
     started = time.perf_counter()
@@ -187,9 +202,9 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
         verified = True  # nothing to learn mid-turn without actions
         if len(tools) > 1:
             # Who is verified, read once here and passed down (prompt lines, account section).
-            user_id = await verify_by_linked_identity(conversation_id)
+            user_id = await verify_by_linked_identity(conversation_id, start.verification)
             verified = user_id is not None
-            lines = await database_sync_to_async(_prepare_turn)(context, user_id)
+            lines = action_selectors.prompt_lines(user_id=user_id, changes=start.changes)
             context.extra_system = [*recalled, *await _actions_known(context, lines, user_id)]
         messages = build_prompt(context)
         for _ in range(MAX_TOOL_ROUNDS):

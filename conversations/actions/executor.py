@@ -210,14 +210,16 @@ async def _verify_by_linked_identity(conversation_id: uuid.UUID, emails: list[st
     return None
 
 
-async def verify_by_linked_identity(conversation_id: uuid.UUID) -> str | None:
-    """The verified user id, verifying from the customer's linked email identity when not yet verified."""
-    db = database_sync_to_async
-    user_id = await db(selectors.verified_user_id)(conversation_id)
-    if user_id:
-        return user_id
-    emails = await db(selectors.linked_emails)(conversation_id)
-    return await _verify_by_linked_identity(conversation_id, emails) if emails else None
+async def verify_by_linked_identity(conversation_id: uuid.UUID, known: selectors.Verification) -> str | None:
+    """The verified user id, verifying from the customer's linked email identity when not yet verified
+    (`known`: `selectors.verification`, as the caller read it)."""
+    if known.user_id:
+        return known.user_id
+    return (
+        await _verify_by_linked_identity(conversation_id, known.linked_emails)
+        if known.linked_emails
+        else None
+    )
 
 
 async def _owns_order(user_id: str, order_id: str) -> bool | None:

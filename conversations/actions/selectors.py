@@ -5,9 +5,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
+from django.db.models import OuterRef, Subquery
 
-from conversations.models import Identity, Message, UseCase
+from conversations.models import Conversation, Identity, Message, UseCase
 
 from .models import Action, ActionInvocation, CustomerVerification
 
@@ -76,6 +78,34 @@ def linked_emails(conversation_id: uuid.UUID) -> list[str]:
             customer__conversations__id=conversation_id, channel=Identity.Channel.EMAIL
         ).values_list("address", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Who the customer proved to be in a conversation, and the emails they could be verified from."""
+
+    user_id: str | None
+    linked_emails: list[str]
+
+
+def verification(conversation_id: uuid.UUID) -> Verification:
+    """`verified_user_id` and `linked_emails` in one query (a turn reads both before the LLM call)."""
+    row = (
+        Conversation.objects.filter(id=conversation_id)
+        .values_list(
+            Subquery(
+                CustomerVerification.objects.filter(conversation_id=OuterRef("id")).values("user_id")[:1]
+            ),
+            ArraySubquery(
+                Identity.objects.filter(
+                    customer_id=OuterRef("customer_id"), channel=Identity.Channel.EMAIL
+                ).values("address")
+            ),
+        )
+        .first()
+    )
+    user_id, emails = row or (None, [])
+    return Verification(user_id=user_id, linked_emails=list(emails or []))
 
 
 @dataclass(frozen=True)
@@ -207,23 +237,29 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
     ]
 
 
-def prompt_lines(conversation_id: uuid.UUID, *, user_id: str | None) -> list[str]:
-    """What the LLM must know about actions in this conversation: who is verified (`user_id`, as the
-    caller just read it) and what was done."""
+def changes_made(conversation_id: uuid.UUID) -> list[str]:
+    """The changes the AI made in this conversation (succeeded actions that needed a yes), oldest first."""
+    return [
+        f"- {name} {canonical(arguments)}"
+        for name, arguments in ActionInvocation.objects.filter(
+            conversation_id=conversation_id,
+            status=ActionInvocation.Status.SUCCEEDED,
+            action__requires_confirmation=True,
+        )
+        .order_by("created_at")
+        .values_list("action_name", "arguments")
+    ]
+
+
+def prompt_lines(*, user_id: str | None, changes: list[str]) -> list[str]:
+    """What the LLM must know about actions in this conversation: who is verified (`user_id`) and what
+    was changed (`changes_made`), both as the caller just read them."""
     lines = [
         f"# Verified customer\nThe customer is verified as store user_id `{user_id}`."
         if user_id
         else "# Verified customer\nNobody yet: look the customer up by email, or first name, last name "
         "and zip code, before reading or changing an account."
     ]
-    done = ActionInvocation.objects.filter(
-        conversation_id=conversation_id,
-        status=ActionInvocation.Status.SUCCEEDED,
-        action__requires_confirmation=True,
-    ).order_by("created_at")
-    if done:
-        lines.append(
-            "# Changes already made in this conversation\n"
-            + "\n".join(f"- {i.action_name} {canonical(i.arguments)}" for i in done)
-        )
+    if changes:
+        lines.append("# Changes already made in this conversation\n" + "\n".join(changes))
     return lines

@@ -1,5 +1,7 @@
 """Celery task names are part of the deploy contract: tasks queued in Redis before a deploy must still run."""
 
+import pytest
+
 from deskapp.celery import app
 
 # Each name is what the task was registered as when it was first queued; moving code never changes it.
@@ -43,3 +45,38 @@ def test_what_a_customer_waits_for_is_queued_ahead_of_background_work():
     assert queue_of("handoff.summarize_handoff") == "celery"
     assert "--queues=customer,celery" in worker_command(), "workers read the customer queue first"
     assert app.conf.broker_transport_options["queue_order_strategy"] == "priority"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_from_task_to_task(monkeypatch):
+    """Celery's Django fixup would open a new PostgreSQL connection for every task; the worker keeps
+    one, not health-checked again while it keeps answering."""
+    from types import SimpleNamespace
+
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun, task_prerun
+    from django.db import connection, connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+    from django.db.backends.signals import connection_created
+
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)  # the test settings say 0
+    checks, opened = [], []
+    is_usable = DatabaseWrapper.is_usable
+    monkeypatch.setattr(DatabaseWrapper, "is_usable", lambda self: checks.append(1) or is_usable(self))
+    count_opened = lambda **_: opened.append(1)  # noqa: E731
+    connection_created.connect(count_opened)
+    fixup = DjangoWorkerFixup(app)  # what a worker installs at start-up
+    task = type("Task", (), {"name": "memory.tasks.extract_observations"})()  # a signal sender: hashable
+    task.request = SimpleNamespace(is_eager=False)
+    connection.close()
+    try:
+        for _ in range(3):
+            fixup.on_task_prerun(sender=task)
+            task_prerun.send(sender=task)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            fixup.on_task_postrun(sender=task)
+            task_postrun.send(sender=task)
+    finally:
+        connection_created.disconnect(count_opened)
+    assert len(opened) == 1 and checks == []

@@ -7,6 +7,11 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+from django.db import DatabaseError, connection, connections
+from django.db.backends.postgresql.base import DatabaseWrapper
+
+from infra import db
 from infra.db import DatabaseLanes, database_sync_to_async
 
 
@@ -67,3 +72,42 @@ def test_a_call_caught_by_shutdown_does_not_hold_the_server_process(tmp_path):
         [sys.executable, str(script)], cwd=root, env={"PYTHONPATH": str(root)}, timeout=20
     )
     assert finished.returncode == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_just_answered_is_not_health_checked_again(monkeypatch):
+    """Channels closes old connections around every call, so each call's first query would cost a
+    `SELECT 1` first; a connection that answered a moment ago skips it, one that failed does not."""
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)  # the test settings say 0
+    monkeypatch.setattr(db, "TRUSTED_FOR_SECONDS", 0.3)
+    checks = []
+    is_usable = DatabaseWrapper.is_usable
+    monkeypatch.setattr(DatabaseWrapper, "is_usable", lambda self: checks.append(1) or is_usable(self))
+
+    def query():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+            return cursor.fetchone()[0]
+
+    def failing_query():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column")
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        call = database_sync_to_async(query)
+        for _ in range(4):
+            assert await call() == 2
+        seen["back to back"] = len(checks)
+        await asyncio.sleep(0.4)
+        await call()
+        seen["after a pause"] = len(checks)
+        with pytest.raises(DatabaseError):
+            await database_sync_to_async(failing_query)()
+        assert await call() == 2
+        seen["after a failure"] = len(checks)
+        await database_sync_to_async(connections.close_all)()
+
+    asyncio.run(DatabaseLanes(app, 1)({"type": "websocket"}, None, None))
+    assert seen == {"back to back": 0, "after a pause": 1, "after a failure": 2}

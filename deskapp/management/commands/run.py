@@ -16,13 +16,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from conversations.models import Conversation
-from deskapp import local_redis
-from deskapp.celery import prepare_supervised_worker
 from deskapp.config import BASE_DIR
 from deskapp.seed import demo_password, seed_demo
 from deskapp.serving import WebProcesses, web_process_count
 from deskapp.supervisor import Supervisor, describe_exit
-from infra import metrics, worker_health
+from infra import local_redis, metrics, worker_health
+from infra.processes import dies_with_parent
 from insights import services as insights_services
 from insights.scheduler import start_worker_alert_thread
 
@@ -95,7 +94,7 @@ class Command(BaseCommand):
                 # The worker uses this process's database rather than registering with the embedded
                 # server: a worker killed with -9 would stay on its list and the server never stop.
                 env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
-                preexec_fn=prepare_supervised_worker,
+                preexec_fn=dies_with_parent,
                 on_exit=worker_exited,
                 # The first restart at once: customers wait for it. Backoff only for a worker that keeps dying.
                 backoff_initial=0.2,
@@ -152,9 +151,7 @@ class Command(BaseCommand):
         command += ["--no-seed"] if options["no_seed"] else []
         env = {**os.environ, "REDIS_URL": redis.url, "BATON_LOCAL_REDIS": "1"}
         # Its own session: signals reach it from here only, once each.
-        child = subprocess.Popen(
-            command, env=env, start_new_session=True, preexec_fn=prepare_supervised_worker
-        )
+        child = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=dies_with_parent)
         forward = lambda signum, _frame: child.send_signal(signum)  # noqa: E731
         signal.signal(signal.SIGINT, forward)
         signal.signal(signal.SIGTERM, forward)

@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from deskapp.celery import prepare_supervised_worker
+from infra.processes import dies_with_parent
 
 
 def installed() -> bool:
@@ -22,8 +22,11 @@ def _free_port() -> int:
 class LocalRedis:
     """`redis-server` on a free loopback port, its data (append-only: queued tasks survive a restart) in `folder`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, dies_with_starter: bool = True) -> None:
         self.folder = folder
+        # False for a starter that restarts it from a passing thread (a benchmark's `asyncio.to_thread`):
+        # the death signal follows the thread, not the process.
+        self.dies_with_starter = dies_with_starter
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
 
@@ -38,7 +41,8 @@ class LocalRedis:
             + ["--appendonly", "yes", "--save", "", "--logfile", str(self.folder / "redis.log")],
             # Its own session: Ctrl+C reaches `run`, which stops Redis last, after what uses it.
             start_new_session=True,
-            preexec_fn=prepare_supervised_worker,  # and it dies with `run`, even a `kill -9`'d one
+            # And it dies with `run`, even a `kill -9`'d one.
+            preexec_fn=dies_with_parent if self.dies_with_starter else None,
         )
         deadline = time.monotonic() + timeout
         while not self.answers():
