@@ -1,6 +1,5 @@
 """Reads of the handoff app: operators and rules to run, queues, waiting handoffs, packets."""
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,55 +7,40 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, Delivery, Message
 from infra.permissions import AGENTS, SUPERVISORS, is_agent, is_supervisor
+from infra.stamped import StampedCache
 
 from .models import EscalationRule, Handoff, Operator, Queue, Signal
 
 
 @dataclass(frozen=True)
 class _Monitoring:
-    stamp: tuple
     operators: dict[str, list[Operator]]  # by `applies_to`, in slug order
     rules: list[EscalationRule]
 
 
-_monitoring: dict[str, _Monitoring] = {}  # by database name
+_monitoring: StampedCache[_Monitoring] = StampedCache(
+    lambda: [Operator._meta.db_table, EscalationRule._meta.db_table, Queue._meta.db_table]
+)
 
 
-@functools.cache
-def _monitoring_stamp_sql() -> str:
-    # A row's (ctid, xmin) changes whenever it is updated, in any process, by save() or .update()
-    # alike; inserts and deletes change the list. So equal stamps mean unchanged rows, at the cost
-    # of one tiny query instead of building every operator and rule again for each message.
-    tables = [Operator._meta.db_table, EscalationRule._meta.db_table, Queue._meta.db_table]
-    return "SELECT " + ", ".join(
-        f"(SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY ctid) FROM {table})" for table in tables
-    )
-
-
-def _enabled_monitoring() -> _Monitoring:
-    """The enabled operators and rules, read again only when one of their rows (or a queue's) changed."""
-    with connection.cursor() as cursor:
-        cursor.execute(_monitoring_stamp_sql())
-        stamp = tuple(cursor.fetchone())
-    database = connection.settings_dict["NAME"]
-    cached = _monitoring.get(database)
-    if cached is not None and cached.stamp == stamp:
-        return cached
+def _read_monitoring() -> _Monitoring:
     operators: dict[str, list[Operator]] = {}
     for operator in Operator.objects.filter(enabled=True).order_by("slug"):
         operators.setdefault(operator.applies_to, []).append(operator)
     rules = list(
         EscalationRule.objects.filter(enabled=True).select_related("queue").order_by("priority", "id")
     )
-    # Read after the stamp: a change in between is seen by the next call, never hidden.
-    _monitoring[database] = fresh = _Monitoring(stamp=stamp, operators=operators, rules=rules)
-    return fresh
+    return _Monitoring(operators=operators, rules=rules)
+
+
+def _enabled_monitoring() -> _Monitoring:
+    """The enabled operators and rules, read again only when one of their rows (or a queue's) changed."""
+    return _monitoring.get("enabled", _read_monitoring)
 
 
 def enabled_operators(*, applies_to: str) -> list[Operator]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from infra import embeddings
+from infra.stamped import StampedCache
 
 from .models import DEFAULT_ANSWER_THRESHOLD, DEFAULT_QUESTION_COVERAGE, UseCaseKnowledge
 
@@ -96,9 +97,20 @@ def relevance(similarity: float, bm25: float) -> float:
     return similarity + BM25_WEIGHT * bm25 / (bm25 + BM25_SATURATION)
 
 
+_scopes: StampedCache[Scope] = StampedCache(
+    lambda: [UseCaseKnowledge._meta.db_table, UseCaseKnowledge.documents.through._meta.db_table]
+)
+
+
 def scope_for(use_case_id: int | None) -> Scope:
     """What the use case may cite and how sure a passage must be; every article for no use case."""
-    knowledge = UseCaseKnowledge.objects.filter(use_case_id=use_case_id).first() if use_case_id else None
+    if not use_case_id:
+        return Scope(document_ids=None, threshold=DEFAULT_ANSWER_THRESHOLD)
+    return _scopes.get(use_case_id, lambda: _read_scope(use_case_id))
+
+
+def _read_scope(use_case_id: int) -> Scope:
+    knowledge = UseCaseKnowledge.objects.filter(use_case_id=use_case_id).first()
     if knowledge is None:
         return Scope(document_ids=None, threshold=DEFAULT_ANSWER_THRESHOLD)
     ids = list(knowledge.documents.values_list("id", flat=True))

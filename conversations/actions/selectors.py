@@ -5,11 +5,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
-from django.db.models import OuterRef, Subquery
+from django.db import connection
 
 from conversations.models import Conversation, Identity, Message, UseCase
+from infra.stamped import StampedCache
 
 from .models import Action, ActionInvocation, CustomerVerification
 
@@ -32,11 +32,18 @@ def action_tool(action: Action) -> dict[str, Any]:
     }
 
 
+_tools: StampedCache[list[dict[str, Any]]] = StampedCache(
+    lambda: [Action._meta.db_table, UseCase.actions.through._meta.db_table]
+)
+
+
 def tools_for_use_case(use_case: UseCase | None) -> list[dict[str, Any]]:
-    """The use case's enabled actions as tools, in a stable order."""
+    """The use case's enabled actions as tools, in a stable order (read-only: kept while no action changes)."""
     if use_case is None:
         return []
-    return [action_tool(a) for a in use_case.actions.filter(enabled=True).order_by("name")]
+    return _tools.get(
+        use_case.pk, lambda: [action_tool(a) for a in use_case.actions.filter(enabled=True).order_by("name")]
+    )
 
 
 def action_for_use_case(use_case_id: int | None, name: str) -> Action | None:
@@ -89,21 +96,18 @@ class Verification:
 
 
 def verification(conversation_id: uuid.UUID) -> Verification:
-    """`verified_user_id` and `linked_emails` in one query (a turn reads both before the LLM call)."""
-    row = (
-        Conversation.objects.filter(id=conversation_id)
-        .values_list(
-            Subquery(
-                CustomerVerification.objects.filter(conversation_id=OuterRef("id")).values("user_id")[:1]
-            ),
-            ArraySubquery(
-                Identity.objects.filter(
-                    customer_id=OuterRef("customer_id"), channel=Identity.Channel.EMAIL
-                ).values("address")
-            ),
-        )
-        .first()
+    """`verified_user_id` and `linked_emails` in one statement (a turn reads both before the LLM call;
+    written out, as the ORM's building of its two subqueries cost more than running them)."""
+    sql = (
+        f"SELECT (SELECT v.user_id FROM {CustomerVerification._meta.db_table} v"
+        " WHERE v.conversation_id = c.id ORDER BY v.id LIMIT 1),"
+        f" ARRAY(SELECT i.address FROM {Identity._meta.db_table} i"
+        " WHERE i.customer_id = c.customer_id AND i.channel = %s ORDER BY i.id)"
+        f" FROM {Conversation._meta.db_table} c WHERE c.id = %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Identity.Channel.EMAIL, conversation_id])
+        row = cursor.fetchone()
     user_id, emails = row or (None, [])
     return Verification(user_id=user_id, linked_emails=list(emails or []))
 

@@ -387,3 +387,31 @@ async def test_an_admins_broken_templates_still_say_the_change_and_result_plainl
     [*_, done] = tool_results(llm_store.requests[3])
     assert done["status"] == "succeeded" and done["said"] == "Order #W9300146 is now cancelled."
     await chat.close()
+
+
+def test_a_use_cases_tools_are_read_once_and_follow_an_edit_at_once():
+    """Tools are kept in the process between turns; any change to an action or to which actions a use case
+    has (even a bulk update, which sends no signal) shows on the next read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    use_case = UseCase.objects.create(slug="tools-cache", name="Tools cache")
+    points = Action.objects.create(name="points", description="Loyalty points.", url_template="/points")
+    use_case.actions.add(points)
+
+    def names() -> list[str]:
+        return [t["function"]["name"] for t in action_selectors.tools_for_use_case(use_case)]
+
+    assert names() == ["points"]
+    with CaptureQueriesContext(connection) as unchanged:
+        assert names() == ["points"]
+    assert len(unchanged) == 1, "an unchanged use case costs one small statement, not a rebuild"
+
+    Action.objects.filter(pk=points.pk).update(description="Points, updated.")
+    assert action_selectors.tools_for_use_case(use_case)[0]["function"]["description"] == "Points, updated."
+    use_case.actions.add(Action.objects.create(name="badge", description="Badges.", url_template="/badge"))
+    assert names() == ["badge", "points"]
+    Action.objects.filter(pk=points.pk).update(enabled=False)
+    assert names() == ["badge"]
+    use_case.actions.clear()
+    assert names() == []

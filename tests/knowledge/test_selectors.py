@@ -57,3 +57,17 @@ def test_use_case_scope_carries_its_threshold_and_coverage(articles, offline_use
     assert selectors.scope_for(offline_use_case.id) == selectors.Scope(
         document_ids=None, threshold=0.9, coverage=0.7
     )
+
+
+def test_a_use_cases_scope_follows_an_edit_at_once(articles, offline_use_case):
+    from knowledge.models import UseCaseKnowledge
+
+    assert selectors.scope_for(offline_use_case.id).threshold == selectors.DEFAULT_ANSWER_THRESHOLD
+    knowledge = UseCaseKnowledge.objects.create(use_case=offline_use_case, answer_threshold=0.9)
+    assert selectors.scope_for(offline_use_case.id).threshold == 0.9
+    UseCaseKnowledge.objects.filter(pk=knowledge.pk).update(answer_threshold=0.8)  # no signal sent
+    assert selectors.scope_for(offline_use_case.id).threshold == 0.8
+    knowledge.documents.add(articles["shipping"])
+    assert selectors.scope_for(offline_use_case.id).document_ids == [articles["shipping"]]
+    knowledge.delete()
+    assert selectors.scope_for(offline_use_case.id).document_ids is None
