@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from conversations import selectors as conversation_selectors
 from conversations import services
 from conversations.actions import claims
 from conversations.actions import selectors as action_selectors
@@ -216,9 +217,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     yield TurnToken(message_id, piece)
                 if text:
                     yield TurnMessage(
-                        await _store_ai_text(
-                            conversation_id, message_id, text, started, first_token_ms, usage
-                        )
+                        await _store_ai_text(context, message_id, text, started, first_token_ms, usage)
                     )
                 reason = (
                     Handoff.Reason.CUSTOMER_REQUEST
@@ -261,9 +260,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     context.extra_system = [*recalled, *await _actions_known(context, lines, user_id)]
                     messages[0] = build_prompt(context)[0]
             if escalate:
-                async for event in _action_failure(
-                    conversation_id, message_id, text, started, first_token_ms, usage
-                ):
+                async for event in _action_failure(context, message_id, text, started, first_token_ms, usage):
                     yield event
                 metrics.TURNS.labels(outcome="action_failed").inc()
                 return
@@ -275,9 +272,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             text += piece
             yield TurnToken(message_id, piece)
         if text:
-            yield TurnMessage(
-                await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage)
-            )
+            yield TurnMessage(await _store_ai_text(context, message_id, text, started, first_token_ms, usage))
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
@@ -295,9 +290,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             yield TurnToken(message_id, piece)
     citations = context.grounding.citations(marks.numbers)
     yield TurnMessage(
-        await _store_ai_text(
-            conversation_id, message_id, text, started, first_token_ms, usage, citations=citations
-        )
+        await _store_ai_text(context, message_id, text, started, first_token_ms, usage, citations=citations)
     )
     if not citations and not acted and context.grounding.unanswered:
         await database_sync_to_async(_record_knowledge_gap)(context)
@@ -350,7 +343,7 @@ async def _correction(conversation_id: uuid.UUID, text: str) -> list[str]:
 
 
 async def _action_failure(
-    conversation_id: uuid.UUID,
+    context: TurnContext,
     message_id: uuid.UUID,
     text: str,
     started: float,
@@ -360,17 +353,15 @@ async def _action_failure(
     """Actions keep failing: say so honestly, then hand the conversation to a person."""
     honest = (text.strip() + " " if text.strip() else "") + ACTION_FAILED_REPLY
     yield TurnToken(message_id, honest[len(text) :] if honest.startswith(text) else honest)
-    yield TurnMessage(
-        await _store_ai_text(conversation_id, message_id, honest, started, first_token_ms, usage)
-    )
+    yield TurnMessage(await _store_ai_text(context, message_id, honest, started, first_token_ms, usage))
     async for event in _hand_off(
-        conversation_id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
+        context.conversation.id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
     ):
         yield event
 
 
 async def _store_ai_text(
-    conversation_id: uuid.UUID,
+    context: TurnContext,
     message_id: uuid.UUID,
     text: str,
     started: float,
@@ -380,7 +371,8 @@ async def _store_ai_text(
     citations: list[dict] | None = None,
 ) -> Message:
     message = await database_sync_to_async(services.record_reply)(
-        conversation_id=conversation_id,
+        conversation_id=context.conversation.id,
+        channel=context.conversation.channel,
         role=Message.Role.AI,
         text=text.strip() or "…",
         citations=citations or [],
@@ -391,14 +383,20 @@ async def _store_ai_text(
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
     )
-    await database_sync_to_async(_observe_ai_message)(message)
+    await database_sync_to_async(_observe_ai_message)(message, context)
     return message
 
 
-def _observe_ai_message(message: Message) -> None:
+def _observe_ai_message(message: Message, context: TurnContext) -> None:
     # Policy operators check what the customer actually received; a broken one never breaks the turn.
+    # They read the conversation and history the turn read, not the database again.
     try:
-        handoff_services.observe_ai_message(message=message)
+        handoff_services.observe_ai_message(
+            message=message,
+            conversation=context.conversation,
+            earlier=context.history,
+            earlier_complete=len(context.history) < conversation_selectors.HISTORY_LIMIT,
+        )
     except Exception:
         logger.exception("policy operators failed on message %s", message.id)
 

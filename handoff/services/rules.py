@@ -35,7 +35,7 @@ def _window_start(conversation_id: uuid.UUID, turns: int):
 
 
 def _condition_holds(
-    rule: EscalationRule, conversation_id: uuid.UUID, new_signals: list[Signal]
+    rule: EscalationRule, conversation_id: uuid.UUID, new_signals: list[Signal], turns: int | None = None
 ) -> tuple[bool, dict]:
     condition = rule.condition or {}
     detail: dict[str, Any] = {}
@@ -65,9 +65,11 @@ def _condition_holds(
         if failed < int(condition["failed_actions"]):
             return False, {}
         detail["failed_actions"] = failed
-    customer_messages = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER)
     if "min_turns" in condition:
-        turns = customer_messages.count()
+        if turns is None:
+            turns = Message.objects.filter(
+                conversation_id=conversation_id, role=Message.Role.CUSTOMER
+            ).count()
         if turns < int(condition["min_turns"]):
             return False, {}
         detail["turns"] = turns
@@ -89,16 +91,18 @@ def evaluate_rules(
     message: Message | None = None,
     new_signals: list[Signal] | None = None,
     rules: list[EscalationRule] | None = None,
+    turns: int | None = None,
 ) -> tuple[list[RuleDecision], Handoff | None]:
     """Apply the enabled rules in priority order; log each one that fires; the first `escalate` hands off.
 
-    Call with no message after an action fails so `failed_actions` rules can fire.
+    Call with no message after an action fails so `failed_actions` rules can fire. `turns` is the
+    conversation's count of customer messages when the caller has just read it.
     """
     new_signals = new_signals or []
     decisions: list[RuleDecision] = []
     handoff = None
     for rule in selectors.enabled_rules() if rules is None else rules:
-        holds, detail = _condition_holds(rule, conversation_id, new_signals)
+        holds, detail = _condition_holds(rule, conversation_id, new_signals, turns)
         if not holds:
             continue
         if rule.effect == EscalationRule.Effect.ESCALATE:
