@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Window
 
+from conversations.actions import selectors as action_selectors
 from conversations.models import Conversation, Message
 from infra import metrics
 
@@ -14,7 +15,7 @@ from .. import operators as ops
 from .. import selectors
 from ..models import Handoff, Operator, RuleDecision, Signal
 from . import notify
-from .rules import evaluate_rules
+from .rules import Known, evaluate_rules
 from .screening import Screened
 
 
@@ -33,17 +34,24 @@ class Observed:
 EARLIER_TEXTS = 10
 
 
-def _earlier_customer_texts(message: Message, conversation_id: uuid.UUID) -> tuple[tuple[str, ...], int]:
-    """The customer texts before `message` (oldest first, at most EARLIER_TEXTS) and how many customer
-    messages the conversation holds, in one query."""
-    rows = list(
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER)
-        .annotate(total=Window(Count("id")))
-        .order_by("-created_at")
-        .values_list("text", "created_at", "total")[: EARLIER_TEXTS + 1]
+def _earlier_customer_texts(
+    message: Message, conversation_id: uuid.UUID, *, failed_actions: bool = False
+) -> tuple[tuple[str, ...], Known]:
+    """The customer texts before `message` (oldest first, at most EARLIER_TEXTS), how many customer
+    messages the conversation holds and (with `failed_actions`) how many of its actions failed, in one
+    query."""
+    rows = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER).annotate(
+        total=Window(Count("id"))
     )
-    total = rows[0][2] if rows else 0
-    earlier = [text for text, created_at, _ in rows if created_at < message.created_at][:EARLIER_TEXTS]
+    fields = ["text", "created_at", "total"]
+    if failed_actions:
+        # Uncorrelated: PostgreSQL counts once for the query, not once a row.
+        rows = rows.annotate(failed=action_selectors.failed_actions_count(conversation_id))
+        fields.append("failed")
+    rows = list(rows.order_by("-created_at").values(*fields)[: EARLIER_TEXTS + 1])
+    first = rows[0] if rows else {}
+    known = Known(turns=first.get("total"), failed_actions=first.get("failed"))
+    earlier = [r["text"] for r in rows if r["created_at"] < message.created_at][:EARLIER_TEXTS]
     if len(earlier) < EARLIER_TEXTS and len(rows) > EARLIER_TEXTS:
         # Later customer messages (stored meanwhile) took the places of earlier ones: read those alone.
         earlier = list(
@@ -53,7 +61,7 @@ def _earlier_customer_texts(message: Message, conversation_id: uuid.UUID) -> tup
             .order_by("-created_at")
             .values_list("text", flat=True)[:EARLIER_TEXTS]
         )
-    return tuple(reversed(earlier)), total
+    return tuple(reversed(earlier)), known
 
 
 def _view_for(
@@ -124,7 +132,11 @@ def observe_customer_message(
     if screened is None:
         operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
         screened = Screened(text=message.text, operators=operators, rules=rules)
-    earlier, turns = _earlier_customer_texts(message, conversation.id)
+    earlier, known = _earlier_customer_texts(
+        message,
+        conversation.id,
+        failed_actions=any("failed_actions" in (rule.condition or {}) for rule in screened.rules),
+    )
     view = _view_for(message, conversation, previous_customer_texts=earlier)
     done = {f.operator.pk for f in screened.findings}
     findings = list(screened.findings)
@@ -138,7 +150,7 @@ def observe_customer_message(
         message=message,
         new_signals=signals,
         rules=screened.rules,
-        turns=turns,
+        known=known,
     )
     return Observed(signals=signals, decisions=decisions, handoff=handoff)
 
