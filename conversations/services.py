@@ -158,7 +158,7 @@ def _find_or_open_conversation(inbound: Inbound, customer: Customer) -> Conversa
     return conversation or open_conversation(customer=customer, channel=inbound.channel)
 
 
-def _customer_and_conversation(inbound: Inbound) -> tuple[Customer, Conversation]:
+def _conversation_for(inbound: Inbound) -> Conversation:
     # The usual message, from a known identity to its conversation, takes one read; anything else
     # (a new customer or conversation, a name to record, another customer's conversation) the full path.
     address = normalize_address(inbound.identity_channel, inbound.address)
@@ -169,11 +169,11 @@ def _customer_and_conversation(inbound: Inbound) -> tuple[Customer, Conversation
         conversation_id=inbound.conversation_id,
     )
     if conversation is not None and not (inbound.display_name and not conversation.customer.display_name):
-        return conversation.customer, conversation
+        return conversation
     customer = resolve_customer(
         identities=[(inbound.identity_channel, inbound.address)], display_name=inbound.display_name
     )
-    return customer, _find_or_open_conversation(inbound, customer)
+    return _find_or_open_conversation(inbound, customer)
 
 
 @functools.cache
@@ -224,7 +224,7 @@ def receive_message(inbound: Inbound) -> Received:
     Store first, then act: the caller runs operators and the AI turn only after this returns.
     """
     with transaction.atomic():
-        _, conversation = _customer_and_conversation(inbound)
+        conversation = _conversation_for(inbound)
         message = Message(
             conversation=conversation,
             role=Message.Role.CUSTOMER,
