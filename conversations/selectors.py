@@ -29,6 +29,25 @@ def conversation_for_customer(*, conversation_id: uuid.UUID, customer_id: uuid.U
     )
 
 
+def conversation_for_identity(
+    *, channel: str, identity_channel: str, address: str, conversation_id: uuid.UUID | None = None
+) -> Conversation | None:
+    """The conversation a message from this identity (its address normalised) goes to, read with its
+    customer, use case and LLM provider in one query: the one named by `conversation_id` if that
+    identity's customer owns it, else their latest not closed on `channel`. None when there is none."""
+    found = Conversation.objects.select_related("customer", "use_case__llm_provider").filter(
+        customer__identities__channel=identity_channel, customer__identities__address=address
+    )
+    if conversation_id is not None:
+        return found.filter(id=conversation_id).first()
+    return (
+        found.filter(channel=channel)
+        .exclude(status=Conversation.Status.CLOSED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def message_payload(message: Message) -> dict[str, Any]:
     return {
         "message_id": str(message.id),

@@ -1,10 +1,11 @@
 """Writes for conversations: customers and identities, conversations, messages."""
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from infra import event_types, metrics
@@ -157,41 +158,84 @@ def _find_or_open_conversation(inbound: Inbound, customer: Customer) -> Conversa
     return conversation or open_conversation(customer=customer, channel=inbound.channel)
 
 
+def _conversation_for(inbound: Inbound) -> Conversation:
+    # The usual message, from a known identity to its conversation, takes one read; anything else
+    # (a new customer or conversation, a name to record, another customer's conversation) the full path.
+    address = normalize_address(inbound.identity_channel, inbound.address)
+    conversation = selectors.conversation_for_identity(
+        channel=inbound.channel,
+        identity_channel=inbound.identity_channel,
+        address=address,
+        conversation_id=inbound.conversation_id,
+    )
+    if conversation is not None and not (inbound.display_name and not conversation.customer.display_name):
+        return conversation
+    customer = resolve_customer(
+        identities=[(inbound.identity_channel, inbound.address)], display_name=inbound.display_name
+    )
+    return _find_or_open_conversation(inbound, customer)
+
+
+@functools.cache
+def _store_message_sql(*, idempotent: bool) -> str:
+    q = connection.ops.quote_name
+    fields = Message._meta.concrete_fields
+    conversation = Conversation._meta
+    on_conflict = ""
+    if idempotent:
+        # Infers the partial unique index `message_unique_external_id`: an empty external id never conflicts.
+        on_conflict = (
+            f"ON CONFLICT ({q(Message._meta.get_field('conversation').column)}, {q('external_id')}) "
+            f"WHERE {q('external_id')} <> '' DO NOTHING"
+        )
+    return (
+        f"WITH stored AS (INSERT INTO {q(Message._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {on_conflict} RETURNING 1), "
+        f"touched AS (UPDATE {q(conversation.db_table)} SET {q('last_message_at')} = %s, {q('updated_at')} = %s "
+        f"WHERE {q(conversation.pk.column)} = %s AND EXISTS (SELECT 1 FROM stored)) "
+        "SELECT count(*) FROM stored"
+    )
+
+
+def _store_message(message: Message, *, idempotent: bool) -> bool:
+    """Insert `message` and move its conversation's last_message_at to it, in one statement.
+
+    With `idempotent`, a message whose (conversation, external id) is stored already is left as it is
+    and False returned; the conversation is then not touched. Precondition: a transaction is open.
+    """
+    values = [
+        f.get_db_prep_save(getattr(message, f.attname), connection) for f in Message._meta.concrete_fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _store_message_sql(idempotent=idempotent),
+            [*values, message.created_at, message.created_at, message.conversation_id],
+        )
+        (stored,) = cursor.fetchone()
+    if stored:
+        message._state.adding = False
+        message._state.db = connection.alias
+    return bool(stored)
+
+
 def receive_message(inbound: Inbound) -> Received:
     """Store a customer message once (idempotent per external id) and publish it.
 
     Store first, then act: the caller runs operators and the AI turn only after this returns.
     """
     with transaction.atomic():
-        customer = resolve_customer(
-            identities=[(inbound.identity_channel, inbound.address)], display_name=inbound.display_name
-        )
-        conversation = _find_or_open_conversation(inbound, customer)
-        if inbound.external_id:
-            existing = Message.objects.filter(
-                conversation=conversation, external_id=inbound.external_id
-            ).first()
-            if existing:
-                return Received(message=existing, conversation=conversation, created=False)
-        now = timezone.now()
+        conversation = _conversation_for(inbound)
         message = Message(
             conversation=conversation,
             role=Message.Role.CUSTOMER,
             text=inbound.text,
             external_id=inbound.external_id,
-            created_at=now,
+            created_at=timezone.now(),
         )
-        if not inbound.external_id:
-            message.save(force_insert=True)  # nothing to collide with (voice): no savepoint round trips
-        else:
-            try:
-                with transaction.atomic():
-                    message.save(force_insert=True)
-            except IntegrityError:
-                # The same external id arrived concurrently; the other request stored it.
-                existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
-                return Received(message=existing, conversation=conversation, created=False)
-        Conversation.objects.filter(id=conversation.id).update(last_message_at=now, updated_at=now)
+        # ON CONFLICT rather than a read first: a retry racing the original waits for it, then finds it.
+        if not _store_message(message, idempotent=True):
+            existing = Message.objects.get(conversation=conversation, external_id=inbound.external_id)
+            return Received(message=existing, conversation=conversation, created=False)
         _publish_message(message, channel=conversation.channel)
     return Received(message=message, conversation=conversation, created=True)
 
@@ -210,12 +254,16 @@ def record_reply(
     completion_tokens: int | None = None,
     interrupted: bool = False,
     citations: list[dict] | None = None,
+    channel: str | None = None,
 ) -> Message:
     """Store a reply (AI, agent or system) as the customer receives it, publish it to staff, and queue its
-    delivery to the customer on the conversation's channel (the outbox: sent after commit)."""
+    delivery to the customer on the conversation's channel (the outbox: sent after commit).
+
+    `channel` is the conversation's, when the caller has it at hand (it is read otherwise).
+    """
     now = timezone.now()
     with transaction.atomic():
-        message = Message.objects.create(
+        message = Message(
             id=message_id or uuid.uuid4(),
             conversation_id=conversation_id,
             role=role,
@@ -231,8 +279,12 @@ def record_reply(
             interrupted=interrupted,
             citations=citations or [],
         )
-        Conversation.objects.filter(id=conversation_id).update(last_message_at=now, updated_at=now)
-        channel = Conversation.objects.filter(id=conversation_id).values_list("channel", flat=True).first()
+        # Not idempotent: a reply stored twice under one id is a bug, and fails as one.
+        _store_message(message, idempotent=False)
+        if channel is None:
+            channel = (
+                Conversation.objects.filter(id=conversation_id).values_list("channel", flat=True).first()
+            )
         _publish_message(message, channel=channel or "")
         delivery.add_delivery(message=message, channel=channel or "")
     return message

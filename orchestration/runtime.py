@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations import selectors as conversation_selectors
 from conversations import services
 from conversations.actions import claims
 from conversations.actions import selectors as action_selectors
@@ -231,9 +232,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     yield TurnToken(message_id, piece)
                 if text:
                     yield TurnMessage(
-                        await _store_ai_text(
-                            conversation_id, message_id, text, started, first_token_ms, usage
-                        )
+                        await _store_ai_text(context, message_id, text, started, first_token_ms, usage)
                     )
                 reason = (
                     Handoff.Reason.CUSTOMER_REQUEST
@@ -276,9 +275,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     context.extra_system = [*recalled, *await _actions_known(context, lines, user_id)]
                     messages[0] = build_prompt(context)[0]
             if escalate:
-                async for event in _action_failure(
-                    conversation_id, message_id, text, started, first_token_ms, usage
-                ):
+                async for event in _action_failure(context, message_id, text, started, first_token_ms, usage):
                     yield event
                 metrics.TURNS.labels(outcome="action_failed").inc()
                 return
@@ -290,9 +287,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             text += piece
             yield TurnToken(message_id, piece)
         if text:
-            yield TurnMessage(
-                await _store_ai_text(conversation_id, message_id, text, started, first_token_ms, usage)
-            )
+            yield TurnMessage(await _store_ai_text(context, message_id, text, started, first_token_ms, usage))
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
@@ -310,9 +305,7 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             yield TurnToken(message_id, piece)
     citations = context.grounding.citations(marks.numbers)
     yield TurnMessage(
-        await _store_ai_text(
-            conversation_id, message_id, text, started, first_token_ms, usage, citations=citations
-        )
+        await _store_ai_text(context, message_id, text, started, first_token_ms, usage, citations=citations)
     )
     if not citations and not acted and context.grounding.unanswered:
         await database_sync_to_async(_record_knowledge_gap)(context)
@@ -365,7 +358,7 @@ async def _correction(conversation_id: uuid.UUID, text: str) -> list[str]:
 
 
 async def _action_failure(
-    conversation_id: uuid.UUID,
+    context: TurnContext,
     message_id: uuid.UUID,
     text: str,
     started: float,
@@ -375,17 +368,15 @@ async def _action_failure(
     """Actions keep failing: say so honestly, then hand the conversation to a person."""
     honest = (text.strip() + " " if text.strip() else "") + ACTION_FAILED_REPLY
     yield TurnToken(message_id, honest[len(text) :] if honest.startswith(text) else honest)
-    yield TurnMessage(
-        await _store_ai_text(conversation_id, message_id, honest, started, first_token_ms, usage)
-    )
+    yield TurnMessage(await _store_ai_text(context, message_id, honest, started, first_token_ms, usage))
     async for event in _hand_off(
-        conversation_id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
+        context.conversation.id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
     ):
         yield event
 
 
 async def _store_ai_text(
-    conversation_id: uuid.UUID,
+    context: TurnContext,
     message_id: uuid.UUID,
     text: str,
     started: float,
@@ -394,8 +385,10 @@ async def _store_ai_text(
     *,
     citations: list[dict] | None = None,
 ) -> Message:
-    message = await database_sync_to_async(services.record_reply)(
-        conversation_id=conversation_id,
+    return await database_sync_to_async(_record_and_observe_ai_message)(
+        context,
+        conversation_id=context.conversation.id,
+        channel=context.conversation.channel,
         role=Message.Role.AI,
         text=text.strip() or "…",
         citations=citations or [],
@@ -406,16 +399,24 @@ async def _store_ai_text(
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
     )
-    await database_sync_to_async(_observe_ai_message)(message)
-    return message
 
 
-def _observe_ai_message(message: Message) -> None:
+def _record_and_observe_ai_message(context: TurnContext, **reply: Any) -> Message:
+    # One trip to the database thread: the reply is published as its transaction commits, before
+    # the operators run, so they cost the customer no wait.
+    message = services.record_reply(**reply)
     # Policy operators check what the customer actually received; a broken one never breaks the turn.
+    # They read the conversation and history the turn read, not the database again.
     try:
-        handoff_services.observe_ai_message(message=message)
+        handoff_services.observe_ai_message(
+            message=message,
+            conversation=context.conversation,
+            earlier=context.history,
+            earlier_complete=len(context.history) < conversation_selectors.HISTORY_LIMIT,
+        )
     except Exception:
         logger.exception("policy operators failed on message %s", message.id)
+    return message
 
 
 async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> AsyncIterator[TurnEvent]:

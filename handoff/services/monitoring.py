@@ -1,10 +1,13 @@
 """After a customer or AI message is stored: run the operators, store and publish their signals, apply the rules."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Count, Window
 
+from conversations.actions import selectors as action_selectors
 from conversations.models import Conversation, Message
 from infra import metrics
 
@@ -12,7 +15,7 @@ from .. import operators as ops
 from .. import selectors
 from ..models import Handoff, Operator, RuleDecision, Signal
 from . import notify
-from .rules import evaluate_rules
+from .rules import Known, evaluate_rules
 from .screening import Screened
 
 
@@ -27,28 +30,64 @@ class Observed:
         return self.handoff is not None
 
 
-def _view_for(message: Message, conversation: Conversation) -> ops.MessageView:
-    earlier = list(
-        Message.objects.filter(
-            conversation_id=conversation.id, role=Message.Role.CUSTOMER, created_at__lt=message.created_at
-        )
-        .order_by("-created_at")
-        .values_list("text", flat=True)[:10]
+# Operators read at most this many earlier customer turns (a sentiment or repeat window).
+EARLIER_TEXTS = 10
+
+
+def _earlier_customer_texts(
+    message: Message, conversation_id: uuid.UUID, *, failed_actions: bool = False
+) -> tuple[tuple[str, ...], Known]:
+    """The customer texts before `message` (oldest first, at most EARLIER_TEXTS), how many customer
+    messages the conversation holds and (with `failed_actions`) how many of its actions failed, in one
+    query."""
+    rows = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER).annotate(
+        total=Window(Count("id"))
     )
-    ai_before = 0
-    if message.role == Message.Role.AI:
-        ai_before = (
-            Message.objects.filter(conversation_id=conversation.id, role=Message.Role.AI)
-            .exclude(id=message.id)
-            .filter(created_at__lte=message.created_at)
-            .count()
+    fields = ["text", "created_at", "total"]
+    if failed_actions:
+        # Uncorrelated: PostgreSQL counts once for the query, not once a row.
+        rows = rows.annotate(failed=action_selectors.failed_actions_count(conversation_id))
+        fields.append("failed")
+    rows = list(rows.order_by("-created_at").values(*fields)[: EARLIER_TEXTS + 1])
+    first = rows[0] if rows else {}
+    known = Known(turns=first.get("total"), failed_actions=first.get("failed"))
+    earlier = [r["text"] for r in rows if r["created_at"] < message.created_at][:EARLIER_TEXTS]
+    if len(earlier) < EARLIER_TEXTS and len(rows) > EARLIER_TEXTS:
+        # Later customer messages (stored meanwhile) took the places of earlier ones: read those alone.
+        earlier = list(
+            Message.objects.filter(
+                conversation_id=conversation_id, role=Message.Role.CUSTOMER, created_at__lt=message.created_at
+            )
+            .order_by("-created_at")
+            .values_list("text", flat=True)[:EARLIER_TEXTS]
         )
+    return tuple(reversed(earlier)), known
+
+
+def _view_for(
+    message: Message,
+    conversation: Conversation,
+    *,
+    previous_customer_texts: tuple[str, ...] | None = None,
+    ai_before: int | None = None,
+) -> ops.MessageView:
+    if previous_customer_texts is None:
+        previous_customer_texts, _ = _earlier_customer_texts(message, conversation.id)
+    if ai_before is None:
+        ai_before = 0
+        if message.role == Message.Role.AI:
+            ai_before = (
+                Message.objects.filter(conversation_id=conversation.id, role=Message.Role.AI)
+                .exclude(id=message.id)
+                .filter(created_at__lte=message.created_at)
+                .count()
+            )
     provider = conversation.use_case.llm_provider if conversation.use_case_id else None
     return ops.MessageView(
         text=message.text,
         role=message.role,
         conversation_id=conversation.id,
-        previous_customer_texts=tuple(reversed(earlier)),
+        previous_customer_texts=previous_customer_texts,
         ai_messages_before=ai_before,
         provider=provider,
     )
@@ -93,7 +132,12 @@ def observe_customer_message(
     if screened is None:
         operators, rules = selectors.enabled_operators_and_rules(applies_to=Operator.AppliesTo.CUSTOMER)
         screened = Screened(text=message.text, operators=operators, rules=rules)
-    view = _view_for(message, conversation)
+    earlier, known = _earlier_customer_texts(
+        message,
+        conversation.id,
+        failed_actions=any("failed_actions" in (rule.condition or {}) for rule in screened.rules),
+    )
+    view = _view_for(message, conversation, previous_customer_texts=earlier)
     done = {f.operator.pk for f in screened.findings}
     findings = list(screened.findings)
     for operator in screened.operators:
@@ -102,19 +146,54 @@ def observe_customer_message(
     with transaction.atomic():
         signals = _store_signals(message, findings)
     decisions, handoff = evaluate_rules(
-        conversation_id=conversation.id, message=message, new_signals=signals, rules=screened.rules
+        conversation_id=conversation.id,
+        message=message,
+        new_signals=signals,
+        rules=screened.rules,
+        known=known,
     )
     return Observed(signals=signals, decisions=decisions, handoff=handoff)
 
 
-def observe_ai_message(*, message: Message) -> Observed:
-    """Run the policy operators on an AI message as stored, store and publish their signals, apply the rules."""
-    conversation = Conversation.objects.select_related("use_case__llm_provider").get(
-        id=message.conversation_id
+def observe_ai_message(
+    *,
+    message: Message,
+    conversation: Conversation | None = None,
+    earlier: Sequence[Message] | None = None,
+    earlier_complete: bool = False,
+) -> Observed:
+    """Run the policy operators on an AI message as stored, store and publish their signals, apply the rules.
+
+    The AI turn passes what it already read: `conversation` (with its use case and LLM provider) and
+    `earlier`, the conversation's latest messages before this one, oldest first, as the reply answered
+    them; `earlier_complete` when no older message was left out. Otherwise they are read here.
+    """
+    operators = selectors.enabled_operators(applies_to=Operator.AppliesTo.AI)
+    if not operators:
+        return Observed(signals=[], decisions=[], handoff=None)
+    if conversation is None:
+        conversation = Conversation.objects.select_related("use_case__llm_provider").get(
+            id=message.conversation_id
+        )
+    previous_customer_texts = ai_before = None
+    if earlier is not None:
+        # The same bounds as the queries of `_view_for`.
+        texts = [
+            m.text for m in earlier if m.role == Message.Role.CUSTOMER and m.created_at < message.created_at
+        ][-EARLIER_TEXTS:]
+        if earlier_complete or len(texts) == EARLIER_TEXTS:
+            previous_customer_texts = tuple(texts)
+        if earlier_complete:
+            ai_before = sum(
+                1
+                for m in earlier
+                if m.role == Message.Role.AI and m.id != message.id and m.created_at <= message.created_at
+            )
+    view = _view_for(
+        message, conversation, previous_customer_texts=previous_customer_texts, ai_before=ai_before
     )
-    view = _view_for(message, conversation)
     findings = []
-    for operator in selectors.enabled_operators(applies_to=Operator.AppliesTo.AI):
+    for operator in operators:
         findings.extend(ops.run_operator(operator, view))
     if not findings:
         return Observed(signals=[], decisions=[], handoff=None)

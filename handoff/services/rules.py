@@ -1,6 +1,7 @@
 """Escalation rules: which fire for a message (or a wait, or failed actions), and what they do."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -34,8 +35,16 @@ def _window_start(conversation_id: uuid.UUID, turns: int):
     return times[-1] if times else None
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the caller has just read of the conversation, so the rules need not read it again."""
+
+    turns: int | None = None  # its customer messages
+    failed_actions: int | None = None  # its actions that ran and failed (`operators.action_failed`)
+
+
 def _condition_holds(
-    rule: EscalationRule, conversation_id: uuid.UUID, new_signals: list[Signal]
+    rule: EscalationRule, conversation_id: uuid.UUID, new_signals: list[Signal], known: Known
 ) -> tuple[bool, dict]:
     condition = rule.condition or {}
     detail: dict[str, Any] = {}
@@ -61,13 +70,18 @@ def _condition_holds(
         detail["signals"] = [s.pk for s in matching]
         triggered = True
     if "failed_actions" in condition:
-        failed = sum(1 for a in actions_taken(conversation_id) if ops.action_failed(a))
+        failed = known.failed_actions
+        if failed is None:
+            failed = sum(1 for a in actions_taken(conversation_id) if ops.action_failed(a))
         if failed < int(condition["failed_actions"]):
             return False, {}
         detail["failed_actions"] = failed
-    customer_messages = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.CUSTOMER)
     if "min_turns" in condition:
-        turns = customer_messages.count()
+        turns = known.turns
+        if turns is None:
+            turns = Message.objects.filter(
+                conversation_id=conversation_id, role=Message.Role.CUSTOMER
+            ).count()
         if turns < int(condition["min_turns"]):
             return False, {}
         detail["turns"] = turns
@@ -89,16 +103,18 @@ def evaluate_rules(
     message: Message | None = None,
     new_signals: list[Signal] | None = None,
     rules: list[EscalationRule] | None = None,
+    known: Known | None = None,
 ) -> tuple[list[RuleDecision], Handoff | None]:
     """Apply the enabled rules in priority order; log each one that fires; the first `escalate` hands off.
 
     Call with no message after an action fails so `failed_actions` rules can fire.
     """
     new_signals = new_signals or []
+    known = known or Known()
     decisions: list[RuleDecision] = []
     handoff = None
     for rule in selectors.enabled_rules() if rules is None else rules:
-        holds, detail = _condition_holds(rule, conversation_id, new_signals)
+        holds, detail = _condition_holds(rule, conversation_id, new_signals, known)
         if not holds:
             continue
         if rule.effect == EscalationRule.Effect.ESCALATE:

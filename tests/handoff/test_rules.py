@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.actions.models import ActionInvocation
+from conversations.actions.models import Action, ActionInvocation
 from conversations.models import Message
 from conversations.services import Inbound
 from handoff import services
@@ -99,6 +99,37 @@ def test_actions_that_keep_failing_hand_off_with_the_actions_in_the_packet(offli
     assert [(a["action"], a["status"], a["error"]) for a in handoff.packet["actions"]] == [
         ("cancel_pending_order", "failed", "timeout")
     ] * 2
+
+
+@pytest.mark.parametrize(
+    ("second", "escalates"),
+    [
+        ({"status": ActionInvocation.Status.FAILED}, True),
+        ({"status": ActionInvocation.Status.REJECTED, "changes": True}, True),
+        ({"status": ActionInvocation.Status.REJECTED, "changes": False}, False),  # a look-up's "not found"
+        ({"status": ActionInvocation.Status.SUCCEEDED}, False),
+    ],
+)
+def test_the_next_customer_message_after_actions_failed_hands_off(offline_use_case, second, escalates):
+    seed_handoff_defaults()
+    accepted = sms("cancel order #W2611340", "1")
+
+    def invocation(status: str, changes: bool = False) -> None:
+        action = Action.objects.create(
+            name=f"action_{ActionInvocation.objects.count()}",
+            description="test",
+            requires_confirmation=changes,
+        )
+        ActionInvocation.objects.create(
+            conversation=accepted.conversation, action=action, action_name=action.name, status=status
+        )
+
+    invocation(ActionInvocation.Status.FAILED)
+    invocation(**second)
+    again = sms("hello? did it work?", "2")
+    assert again.ai_should_reply is not escalates
+    decisions = RuleDecision.objects.filter(rule_name="Action keeps failing")
+    assert [d.detail for d in decisions] == ([{"failed_actions": 2}] if escalates else [])
 
 
 def test_waiting_time_rule_fires_when_the_customer_waited_long_enough(offline_use_case):
