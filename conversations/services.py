@@ -203,8 +203,9 @@ def _store_message(message: Message, *, idempotent: bool) -> bool:
     With `idempotent`, a message whose (conversation, external id) is stored already is left as it is
     and False returned; the conversation is then not touched. Precondition: a transaction is open.
     """
+    # pre_save as Model.save does (auto_now fields, were the model to grow one).
     values = [
-        f.get_db_prep_save(getattr(message, f.attname), connection) for f in Message._meta.concrete_fields
+        f.get_db_prep_save(f.pre_save(message, True), connection) for f in Message._meta.concrete_fields
     ]
     with connection.cursor() as cursor:
         cursor.execute(
