@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.db import connection, transaction
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from infra import embeddings
@@ -42,13 +43,33 @@ def record_observations(
     if not candidates:
         return []
     vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
-    stored: list[Observation] = []
     # No savepoint of its own: inside a caller's transaction (extraction's) a failure fails it anyway.
     with transaction.atomic(savepoint=False):
         _lock(str(customer_id))
-        for candidate, vector in zip(candidates, vectors, strict=True):
-            stored.append(_record_one(customer_id, candidate, vector, conversation_id))
-        profiles.reconcile_profile(customer_id=customer_id)
+        return store_observations(
+            customer_id=customer_id, candidates=candidates, vectors=vectors, conversation_id=conversation_id
+        )
+
+
+def store_observations(
+    *,
+    customer_id: uuid.UUID,
+    candidates: list[Candidate],
+    vectors: list[list[float]],
+    conversation_id: uuid.UUID | None = None,
+) -> list[Observation]:
+    """Store embedded candidates and reconcile the profile.
+
+    Precondition: inside a transaction holding the customer's lock (`_lock`).
+    """
+    stored: list[Observation] = []
+    profile_changed = False
+    for candidate, vector in zip(candidates, vectors, strict=True):
+        observation, created = _record_one(customer_id, candidate, vector, conversation_id)
+        stored.append(observation)
+        # A merge changes only sources and confidence, which the profile does not show.
+        profile_changed |= created and profiles.shapes_profile(trait=candidate.trait, kind=candidate.kind)
+    profiles.reconcile_profile(customer_id=customer_id, observations_changed=profile_changed)
     return stored
 
 
@@ -63,29 +84,29 @@ def _merge_sources(observation: Observation, candidate: Candidate) -> Observatio
 
 def _record_one(
     customer_id: uuid.UUID, candidate: Candidate, vector: list[float], conversation_id: uuid.UUID | None
-) -> Observation:
+) -> tuple[Observation, bool]:
+    """The stored observation the candidate became, and whether it is new."""
     from pgvector.django import CosineDistance
 
-    active = Observation.objects.filter(customer_id=customer_id, superseded_by__isnull=True)
-    same = Observation.objects.filter(
-        customer_id=customer_id, fingerprint=fingerprint(candidate.text)
-    ).first()
-    if same:
-        return _merge_sources(same, candidate)
+    text_fingerprint = fingerprint(candidate.text)
+    same = Q(fingerprint=text_fingerprint)
+    # One read for both: the same statement (even superseded) wins, else an active twin or near-duplicate.
     if candidate.trait:
-        twin = active.filter(trait=candidate.trait, trait_value__iexact=candidate.trait_value).first()
-        if twin:
-            return _merge_sources(twin, candidate)
+        similar = Q(trait=candidate.trait, trait_value__iexact=candidate.trait_value)
+        closest: list = ["-created_at"]
+        matches = Observation.objects.all()
     else:
-        near = (
-            active.filter(trait="")
-            .annotate(distance=CosineDistance("embedding", vector))
-            .filter(distance__lt=NEAR_DUPLICATE_DISTANCE)
-            .order_by("distance")
-            .first()
-        )
-        if near:
-            return _merge_sources(near, candidate)
+        similar = Q(trait="", distance__lt=NEAR_DUPLICATE_DISTANCE)
+        closest = ["distance"]
+        matches = Observation.objects.annotate(distance=CosineDistance("embedding", vector))
+    match = (
+        matches.filter(Q(customer_id=customer_id) & (same | (Q(superseded_by__isnull=True) & similar)))
+        .defer("embedding", "search")
+        .order_by(Case(When(same, then=Value(0)), default=Value(1)), *closest)
+        .first()
+    )
+    if match:
+        return _merge_sources(match, candidate), False
     observation = Observation.objects.create(
         customer_id=customer_id,
         text=candidate.text,
@@ -94,14 +115,14 @@ def _record_one(
         trait=candidate.trait,
         trait_value=candidate.trait_value,
         embedding=vector,
-        fingerprint=fingerprint(candidate.text),
+        fingerprint=text_fingerprint,
         conversation_id=conversation_id,
         message_external_ids=list(dict.fromkeys(candidate.source_ids)),
         created_at=candidate.at,
     )
     if candidate.trait in SINGLE_VALUED_TRAITS:
         _supersede(observation)
-    return observation
+    return observation, True
 
 
 def _supersede(observation: Observation) -> None:
