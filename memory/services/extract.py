@@ -4,7 +4,6 @@ import logging
 import uuid
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from conversations.llm import provider_for
@@ -40,10 +39,32 @@ def _llm_candidates(conversation: Conversation, utterances: list[Utterance]) -> 
         return None
 
 
-def _extractable(conversation_id: uuid.UUID):
-    return Message.objects.filter(
-        conversation_id=conversation_id, role__in=[Message.Role.CUSTOMER, Message.Role.AI, Message.Role.AGENT]
-    ).order_by("created_at")
+_EXTRACTED_ROLES = [str(Message.Role.CUSTOMER), str(Message.Role.AI), str(Message.Role.AGENT)]
+
+
+# Raw SQL: this read runs every turn, and the ORM's compilation of it cost more CPU than the database.
+# The left join gives the customer even when the conversation has no message to extract yet.
+_CONVERSATION_ROWS_SQL = """
+SELECT c.customer_id, m.id, m.external_id, m.role, m.text, m.created_at,
+       EXISTS (SELECT 1 FROM memory_extractedmessage e WHERE e.message_id = m.id)
+FROM conversations_conversation c
+LEFT JOIN conversations_message m ON m.conversation_id = c.id AND m.role = ANY(%s)
+WHERE c.id = %s
+ORDER BY m.created_at
+"""
+
+
+def _conversation_rows(conversation_id: uuid.UUID) -> tuple[uuid.UUID, list[tuple]]:
+    """The conversation's customer and its extractable messages, oldest first.
+
+    Rows are (id, external_id, role, text, created_at, extracted).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CONVERSATION_ROWS_SQL, [_EXTRACTED_ROLES, conversation_id])
+        found = cursor.fetchall()
+    if not found:
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
+    return found[0][0], [row[1:] for row in found if row[1] is not None]
 
 
 def _claim(message_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -76,18 +97,7 @@ def extract_observations(
     so a second run (or a retry after a killed worker) adds nothing. Returns the messages extracted.
     """
     speakers = speakers or {}
-    # Plain rows, not models: every turn reads the whole conversation.
-    rows = list(
-        _extractable(conversation_id)
-        .annotate(extracted=Exists(ExtractedMessage.objects.filter(message_id=OuterRef("id"))))
-        .values_list(
-            "id", "external_id", "role", "text", "created_at", "extracted", "conversation__customer_id"
-        )
-    )
-    if rows:
-        customer_id = rows[0][6]
-    else:
-        customer_id = Conversation.objects.values_list("customer_id", flat=True).get(id=conversation_id)
+    customer_id, rows = _conversation_rows(conversation_id)
     utterances = {
         mid: Utterance(
             source_id=external_id or str(mid),
@@ -96,9 +106,9 @@ def extract_observations(
             at=at,
             speaker=speakers.get(external_id, ""),
         )
-        for mid, external_id, role, text, at, _, _ in rows
+        for mid, external_id, role, text, at, _ in rows
     }
-    pending = [mid for mid, *_, extracted, _ in rows if not extracted]
+    pending = [mid for mid, *_, extracted in rows if not extracted]
     first_extraction = len(pending) == len(rows)
     if not pending and not first_extraction and not final:
         return 0  # an earlier run (or another worker) extracted everything
