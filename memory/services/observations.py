@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Case, Q, Value, When
 from django.utils import timezone
+from pgvector import Vector
 
 from infra import embeddings
 
@@ -82,29 +82,40 @@ def _merge_sources(observation: Observation, candidate: Candidate) -> Observatio
     return observation
 
 
+# One read for both, in raw SQL (it runs for every candidate and the ORM's compilation of it, with the
+# vector, cost ~2 ms of CPU): the same statement (even superseded) wins, else the newest active twin
+# of a trait or the nearest active near-duplicate of a sentence. Its columns are what a merge needs.
+_MATCH_SQL = """
+SELECT id, customer_id, text, kind, confidence, trait, trait_value, fingerprint, conversation_id,
+       message_external_ids, superseded_by_id, created_at, updated_at
+FROM memory_observation
+WHERE customer_id = %(customer)s
+  AND (fingerprint = %(fingerprint)s OR (superseded_by_id IS NULL AND {similar}))
+ORDER BY fingerprint = %(fingerprint)s DESC, {closest}
+LIMIT 1
+"""
+_MATCH_TRAIT_SQL = _MATCH_SQL.format(
+    similar="trait = %(trait)s AND UPPER(trait_value) = UPPER(%(value)s)", closest="created_at DESC"
+)
+_MATCH_SENTENCE_SQL = _MATCH_SQL.format(
+    similar="trait = '' AND (embedding <=> %(vector)s::vector) < %(near)s",
+    closest="embedding <=> %(vector)s::vector",
+)
+
+
 def _record_one(
     customer_id: uuid.UUID, candidate: Candidate, vector: list[float], conversation_id: uuid.UUID | None
 ) -> tuple[Observation, bool]:
     """The stored observation the candidate became, and whether it is new."""
-    from pgvector.django import CosineDistance
-
     text_fingerprint = fingerprint(candidate.text)
-    same = Q(fingerprint=text_fingerprint)
-    # One read for both: the same statement (even superseded) wins, else an active twin or near-duplicate.
+    params = {"customer": customer_id, "fingerprint": text_fingerprint}
     if candidate.trait:
-        similar = Q(trait=candidate.trait, trait_value__iexact=candidate.trait_value)
-        closest: list = ["-created_at"]
-        matches = Observation.objects.all()
+        sql = _MATCH_TRAIT_SQL
+        params |= {"trait": candidate.trait, "value": candidate.trait_value}
     else:
-        similar = Q(trait="", distance__lt=NEAR_DUPLICATE_DISTANCE)
-        closest = ["distance"]
-        matches = Observation.objects.annotate(distance=CosineDistance("embedding", vector))
-    match = (
-        matches.filter(Q(customer_id=customer_id) & (same | (Q(superseded_by__isnull=True) & similar)))
-        .defer("embedding", "search")
-        .order_by(Case(When(same, then=Value(0)), default=Value(1)), *closest)
-        .first()
-    )
+        sql = _MATCH_SENTENCE_SQL
+        params |= {"vector": Vector._to_db(vector), "near": NEAR_DUPLICATE_DISTANCE}
+    match = next(iter(Observation.objects.raw(sql, params)), None)
     if match:
         return _merge_sources(match, candidate), False
     observation = Observation.objects.create(

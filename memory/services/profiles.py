@@ -1,12 +1,12 @@
 """The customer profile: traits and a short summary, rebuilt from the active observations."""
 
+import json
 import uuid
 from datetime import datetime
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
+from django.db import connection
 
-from conversations.models import Conversation, Customer
+from conversations.models import Customer
 
 from ..extraction import SINGLE_VALUED_TRAITS
 from ..models import CustomerProfile, Observation
@@ -27,6 +27,17 @@ def shapes_profile(*, trait: str, kind: str) -> bool:
     return kind in _LISTED_KINDS.values()
 
 
+# Raw SQL: it runs on every recording; compiling it with the ORM cost several times the statement.
+_INPUTS_SQL = """
+SELECT cu.display_name, cu.created_at,
+       ARRAY(SELECT channel FROM conversations_conversation WHERE customer_id = cu.id),
+       p.traits, p.summary
+FROM conversations_customer cu
+LEFT JOIN memory_customerprofile p ON p.customer_id = cu.id
+WHERE cu.id = %s
+"""
+
+
 def reconcile_profile(*, customer_id: uuid.UUID, observations_changed: bool = True) -> None:
     """Bring the customer's profile (traits and a short summary) up to date.
 
@@ -34,17 +45,13 @@ def reconcile_profile(*, customer_id: uuid.UUID, observations_changed: bool = Tr
     added, superseded or removed since the profile was last reconciled: the traits the observations
     give are kept, and only what comes from the customer and their conversations is read again.
     """
-    display_name, created_at, channels, stored_traits, stored_summary = (
-        Customer.objects.filter(id=customer_id)
-        .values_list(
-            "display_name",
-            "created_at",
-            ArraySubquery(Conversation.objects.filter(customer_id=OuterRef("id")).values("channel")),
-            "profile__traits",
-            "profile__summary",
-        )
-        .get()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL, [customer_id])
+        found = cursor.fetchone()
+    if found is None:
+        raise Customer.DoesNotExist(f"no customer {customer_id}")
+    display_name, created_at, channels, stored_json, stored_summary = found
+    stored_traits = json.loads(stored_json) if stored_json is not None else None
     stored_name = (stored_traits or {}).get("name")
     # A stored name that is not the display name came from an observation or from an older display
     # name: only the observations tell which, so they are read again.

@@ -5,10 +5,12 @@ import time
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from conversations.services import set_conversation_state
 from memory import services
+from memory.extraction import Candidate
 from memory.models import CustomerProfile, ExtractedMessage, Observation
 from memory.selectors import profile_for, recall
 from memory.services import profiles
@@ -262,3 +264,15 @@ def test_two_extractions_of_one_conversation_at_once_store_everything_once():
     )
     assert [text for text, _ in stored] == [text for text, _ in expected]
     assert profile_for(customer_id=talk.customer_id)["traits"]["issues"] == [texts[0]]
+
+
+def test_a_trait_restated_in_other_words_merges_into_the_active_one():
+    lea = customer("Lea")
+    now = timezone.now()
+    first = Candidate("Address: 12 Oak Street", "fact", 0.9, now, ["m-1"], "address", "12 Oak Street")
+    again = Candidate("Lea lives at 12 oak street.", "fact", 0.95, now, ["m-2"], "address", "12 OAK STREET")
+    [stored] = services.record_observations(customer_id=lea.id, candidates=[first])
+    [merged] = services.record_observations(customer_id=lea.id, candidates=[again])
+    assert merged.id == stored.id
+    assert Observation.objects.get(customer=lea).message_external_ids == ["m-1", "m-2"]
+    assert Observation.objects.get(customer=lea).confidence == 0.95
