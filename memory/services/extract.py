@@ -12,7 +12,7 @@ from conversations.models import Conversation, Message
 from infra import embeddings
 
 from ..extraction import Candidate, Utterance, extract_offline, extraction_messages, parse_llm_extraction
-from ..models import ConversationExtraction, ExtractedMessage, Observation
+from ..models import ConversationExtraction, Observation
 from . import profiles
 from .observations import _lock, record_observations, store_observations
 
@@ -67,6 +67,14 @@ def _conversation_rows(conversation_id: uuid.UUID) -> tuple[uuid.UUID, list[tupl
     return found[0][0], [row[1:] for row in found if row[1] is not None]
 
 
+# One statement for what was a re-check and a bulk insert: RETURNING gives the rows this one inserted.
+_CLAIM_SQL = """
+INSERT INTO memory_extractedmessage (message_id, created_at) SELECT unnest(%s::uuid[]), %s
+ON CONFLICT (message_id) DO NOTHING
+RETURNING message_id
+"""
+
+
 def _claim(message_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Mark the messages extracted; returns those no other extraction had marked.
 
@@ -75,13 +83,8 @@ def _claim(message_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """
     if not message_ids:
         return set()
-    table = ExtractedMessage._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (message_id, created_at) SELECT unnest(%s::uuid[]), %s "
-            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-            [message_ids, timezone.now()],
-        )
+        cursor.execute(_CLAIM_SQL, [message_ids, timezone.now()])
         return {row[0] for row in cursor.fetchall()}
 
 
