@@ -3,30 +3,20 @@
 import logging
 import uuid
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.llm import provider_for
 from conversations.llm.base import LLMError, complete_sync
 from conversations.models import Conversation, Message
+from infra import embeddings
 
 from ..extraction import Candidate, Utterance, extract_offline, extraction_messages, parse_llm_extraction
-from ..models import ConversationExtraction, ExtractedMessage, Observation
+from ..models import ConversationExtraction, Observation
 from . import profiles
-from .observations import _lock, record_observations
+from .observations import _lock, record_observations, store_observations
 
 logger = logging.getLogger(__name__)
-
-
-def _utterance(message: Message, speaker: str = "") -> Utterance:
-    return Utterance(
-        source_id=message.external_id or str(message.id),
-        role=message.role,
-        text=message.text,
-        at=message.created_at,
-        speaker=speaker,
-    )
 
 
 def _llm_for(conversation: Conversation):
@@ -49,10 +39,53 @@ def _llm_candidates(conversation: Conversation, utterances: list[Utterance]) -> 
         return None
 
 
-def _extractable(conversation_id: uuid.UUID):
-    return Message.objects.filter(
-        conversation_id=conversation_id, role__in=[Message.Role.CUSTOMER, Message.Role.AI, Message.Role.AGENT]
-    ).order_by("created_at")
+_EXTRACTED_ROLES = [str(Message.Role.CUSTOMER), str(Message.Role.AI), str(Message.Role.AGENT)]
+
+
+# Raw SQL: this read runs every turn, and the ORM's compilation of it cost more CPU than the database.
+# The left join gives the customer even when the conversation has no message to extract yet.
+_CONVERSATION_ROWS_SQL = """
+SELECT c.customer_id, m.id, m.external_id, m.role, m.text, m.created_at,
+       EXISTS (SELECT 1 FROM memory_extractedmessage e WHERE e.message_id = m.id)
+FROM conversations_conversation c
+LEFT JOIN conversations_message m ON m.conversation_id = c.id AND m.role = ANY(%s)
+WHERE c.id = %s
+ORDER BY m.created_at
+"""
+
+
+def _conversation_rows(conversation_id: uuid.UUID) -> tuple[uuid.UUID, list[tuple]]:
+    """The conversation's customer and its extractable messages, oldest first.
+
+    Rows are (id, external_id, role, text, created_at, extracted).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CONVERSATION_ROWS_SQL, [_EXTRACTED_ROLES, conversation_id])
+        found = cursor.fetchall()
+    if not found:
+        raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
+    return found[0][0], [row[1:] for row in found if row[1] is not None]
+
+
+# One statement for what was a re-check and a bulk insert: RETURNING gives the rows this one inserted.
+_CLAIM_SQL = """
+INSERT INTO memory_extractedmessage (message_id, created_at) SELECT unnest(%s::uuid[]), %s
+ON CONFLICT (message_id) DO NOTHING
+RETURNING message_id
+"""
+
+
+def _claim(message_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Mark the messages extracted; returns those no other extraction had marked.
+
+    No lock needed for the markers alone: an insert that conflicts with another transaction's waits
+    for it to end, then skips the row.
+    """
+    if not message_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [message_ids, timezone.now()])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def extract_observations(
@@ -66,41 +99,51 @@ def extract_observations(
     Idempotent and retry-safe: markers are written in the transaction that stores the observations,
     so a second run (or a retry after a killed worker) adds nothing. Returns the messages extracted.
     """
-    conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation_id)
     speakers = speakers or {}
-    messages = list(
-        _extractable(conversation_id).annotate(
-            extracted=Exists(ExtractedMessage.objects.filter(message_id=OuterRef("id")))
+    customer_id, rows = _conversation_rows(conversation_id)
+    utterances = {
+        mid: Utterance(
+            source_id=external_id or str(mid),
+            role=role,
+            text=text,
+            at=at,
+            speaker=speakers.get(external_id, ""),
         )
-    )
-    pending = [m for m in messages if not m.extracted]
-    first_extraction = len(pending) == len(messages)
-    candidates = extract_offline([_utterance(m, speakers.get(m.external_id, "")) for m in pending])
+        for mid, external_id, role, text, at, _ in rows
+    }
+    pending = [mid for mid, *_, extracted in rows if not extracted]
+    first_extraction = len(pending) == len(rows)
+    if not pending and not first_extraction and not final:
+        return 0  # an earlier run (or another worker) extracted everything
+    candidates = extract_offline([utterances[mid] for mid in pending])
     from_llm = None
+    conversation = None
     if final:
+        conversation = Conversation.objects.select_related("use_case__llm_provider").get(id=conversation_id)
         candidates.extend(_sentiment(conversation))
         if not ConversationExtraction.objects.filter(conversation=conversation).exists():
-            everything = [
-                _utterance(m, speakers.get(m.external_id, "")) for m in _extractable(conversation_id)
-            ]
-            from_llm = _llm_candidates(conversation, everything)
+            from_llm = _llm_candidates(conversation, list(utterances.values()))
+    if not candidates and not first_extraction and not final:
+        return len(_claim(pending))  # nothing to store, nothing for the profile
+    vectors = embeddings.embed([c.text for c in candidates])  # before the lock: the model is the slow part
     with transaction.atomic():
-        _lock(str(conversation.customer_id))
-        done = set(
-            ExtractedMessage.objects.filter(message_id__in=[m.id for m in pending]).values_list(
-                "message_id", flat=True
+        _lock(str(customer_id))
+        claimed = _claim(pending)
+        if len(claimed) < len(pending):  # another worker got there first; store only what is still ours
+            fresh = {utterances[mid].source_id for mid in claimed}
+            kept = [
+                (c, v)
+                for c, v in zip(candidates, vectors, strict=True)
+                if set(c.source_ids) & fresh or c.kind == "sentiment"
+            ]
+            candidates, vectors = [c for c, _ in kept], [v for _, v in kept]
+        if candidates:
+            store_observations(
+                customer_id=customer_id,
+                candidates=candidates,
+                vectors=vectors,
+                conversation_id=conversation_id,
             )
-        )
-        if done:  # another worker got there first; store only what is still pending
-            fresh = {m.external_id or str(m.id) for m in pending if m.id not in done}
-            candidates = [c for c in candidates if set(c.source_ids) & fresh or c.kind == "sentiment"]
-            pending = [m for m in pending if m.id not in done]
-        record_observations(
-            customer_id=conversation.customer_id, candidates=candidates, conversation_id=conversation.id
-        )
-        ExtractedMessage.objects.bulk_create(
-            [ExtractedMessage(message=m) for m in pending], ignore_conflicts=True
-        )
         if from_llm is not None:
             _, created = ConversationExtraction.objects.get_or_create(conversation=conversation)
             if created:
@@ -108,8 +151,8 @@ def extract_observations(
         if not candidates and (first_extraction or final):
             # Nothing new to say, but the profile counts this conversation (and its channel) from its
             # first extraction on; later messages with nothing in them leave the profile as it is.
-            profiles.reconcile_profile(customer_id=conversation.customer_id)
-    return len(pending)
+            profiles.reconcile_profile(customer_id=customer_id, observations_changed=False)
+    return len(claimed)
 
 
 def _replace_sentences(conversation: Conversation, from_llm: list[Candidate]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 from django.utils import timezone
+from pgvector import Vector
 
 from infra import embeddings
 
@@ -42,13 +43,33 @@ def record_observations(
     if not candidates:
         return []
     vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
-    stored: list[Observation] = []
     # No savepoint of its own: inside a caller's transaction (extraction's) a failure fails it anyway.
     with transaction.atomic(savepoint=False):
         _lock(str(customer_id))
-        for candidate, vector in zip(candidates, vectors, strict=True):
-            stored.append(_record_one(customer_id, candidate, vector, conversation_id))
-        profiles.reconcile_profile(customer_id=customer_id)
+        return store_observations(
+            customer_id=customer_id, candidates=candidates, vectors=vectors, conversation_id=conversation_id
+        )
+
+
+def store_observations(
+    *,
+    customer_id: uuid.UUID,
+    candidates: list[Candidate],
+    vectors: list[list[float]],
+    conversation_id: uuid.UUID | None = None,
+) -> list[Observation]:
+    """Store embedded candidates and reconcile the profile.
+
+    Precondition: inside a transaction holding the customer's lock (`_lock`).
+    """
+    stored: list[Observation] = []
+    profile_changed = False
+    for candidate, vector in zip(candidates, vectors, strict=True):
+        observation, created = _record_one(customer_id, candidate, vector, conversation_id)
+        stored.append(observation)
+        # A merge changes only sources and confidence, which the profile does not show.
+        profile_changed |= created and profiles.shapes_profile(trait=candidate.trait, kind=candidate.kind)
+    profiles.reconcile_profile(customer_id=customer_id, observations_changed=profile_changed)
     return stored
 
 
@@ -61,31 +82,42 @@ def _merge_sources(observation: Observation, candidate: Candidate) -> Observatio
     return observation
 
 
+# One read for both, in raw SQL (it runs for every candidate and the ORM's compilation of it, with the
+# vector, cost ~2 ms of CPU): the same statement (even superseded) wins, else the newest active twin
+# of a trait or the nearest active near-duplicate of a sentence. Its columns are what a merge needs.
+_MATCH_SQL = """
+SELECT id, customer_id, text, kind, confidence, trait, trait_value, fingerprint, conversation_id,
+       message_external_ids, superseded_by_id, created_at, updated_at
+FROM memory_observation
+WHERE customer_id = %(customer)s
+  AND (fingerprint = %(fingerprint)s OR (superseded_by_id IS NULL AND {similar}))
+ORDER BY fingerprint = %(fingerprint)s DESC, {closest}
+LIMIT 1
+"""
+_MATCH_TRAIT_SQL = _MATCH_SQL.format(
+    similar="trait = %(trait)s AND UPPER(trait_value) = UPPER(%(value)s)", closest="created_at DESC"
+)
+_MATCH_SENTENCE_SQL = _MATCH_SQL.format(
+    similar="trait = '' AND (embedding <=> %(vector)s::vector) < %(near)s",
+    closest="embedding <=> %(vector)s::vector",
+)
+
+
 def _record_one(
     customer_id: uuid.UUID, candidate: Candidate, vector: list[float], conversation_id: uuid.UUID | None
-) -> Observation:
-    from pgvector.django import CosineDistance
-
-    active = Observation.objects.filter(customer_id=customer_id, superseded_by__isnull=True)
-    same = Observation.objects.filter(
-        customer_id=customer_id, fingerprint=fingerprint(candidate.text)
-    ).first()
-    if same:
-        return _merge_sources(same, candidate)
+) -> tuple[Observation, bool]:
+    """The stored observation the candidate became, and whether it is new."""
+    text_fingerprint = fingerprint(candidate.text)
+    params = {"customer": customer_id, "fingerprint": text_fingerprint}
     if candidate.trait:
-        twin = active.filter(trait=candidate.trait, trait_value__iexact=candidate.trait_value).first()
-        if twin:
-            return _merge_sources(twin, candidate)
+        sql = _MATCH_TRAIT_SQL
+        params |= {"trait": candidate.trait, "value": candidate.trait_value}
     else:
-        near = (
-            active.filter(trait="")
-            .annotate(distance=CosineDistance("embedding", vector))
-            .filter(distance__lt=NEAR_DUPLICATE_DISTANCE)
-            .order_by("distance")
-            .first()
-        )
-        if near:
-            return _merge_sources(near, candidate)
+        sql = _MATCH_SENTENCE_SQL
+        params |= {"vector": Vector._to_db(vector), "near": NEAR_DUPLICATE_DISTANCE}
+    match = next(iter(Observation.objects.raw(sql, params)), None)
+    if match:
+        return _merge_sources(match, candidate), False
     observation = Observation.objects.create(
         customer_id=customer_id,
         text=candidate.text,
@@ -94,14 +126,14 @@ def _record_one(
         trait=candidate.trait,
         trait_value=candidate.trait_value,
         embedding=vector,
-        fingerprint=fingerprint(candidate.text),
+        fingerprint=text_fingerprint,
         conversation_id=conversation_id,
         message_external_ids=list(dict.fromkeys(candidate.source_ids)),
         created_at=candidate.at,
     )
     if candidate.trait in SINGLE_VALUED_TRAITS:
         _supersede(observation)
-    return observation
+    return observation, True
 
 
 def _supersede(observation: Observation) -> None:

@@ -1,13 +1,20 @@
 import json
+import threading
+import time
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from conversations.services import set_conversation_state
 from memory import services
+from memory.extraction import Candidate
 from memory.models import CustomerProfile, ExtractedMessage, Observation
 from memory.selectors import profile_for, recall
 from memory.services import profiles
+from memory.services.observations import _lock
 from tests.fakes.openai_server import Reply
 from tests.memory.builders import conversation_with, customer, say_more
 
@@ -184,3 +191,88 @@ def test_a_later_message_with_nothing_to_extract_leaves_the_profile_alone(monkey
 
     monkeypatch.setattr(profiles, "reconcile_profile", rebuilt)
     assert services.extract_observations(conversation_id=talk.id) == 1
+
+
+def _statements(captured: CaptureQueriesContext) -> list[str]:
+    """The statements run, without transaction control (BEGIN, COMMIT, savepoints)."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
+
+
+def test_a_turn_that_records_one_observation_takes_six_statements():
+    talk = conversation_with(customer("Gil"), "I have a question about my account settings.")
+    services.extract_observations(conversation_id=talk.id)
+    say_more(talk, "Is shipping free for orders over fifty dollars?", "m-2")
+    with CaptureQueriesContext(connection) as captured:
+        assert services.extract_observations(conversation_id=talk.id) == 1
+    # Messages, lock, markers, duplicate lookup, insert, profile inputs (a fact: the profile stays as it is).
+    assert len(_statements(captured)) <= 6, _statements(captured)
+    assert Observation.objects.filter(conversation=talk).count() == 2
+
+
+def test_a_turn_with_nothing_to_extract_takes_two_statements_and_a_repeat_one():
+    talk = conversation_with(customer("Ida"), "My kettle arrived broken.")
+    services.extract_observations(conversation_id=talk.id)
+    say_more(talk, "ok thanks", "m-2")
+    with CaptureQueriesContext(connection) as captured:
+        assert services.extract_observations(conversation_id=talk.id) == 1
+    assert len(_statements(captured)) == 2  # messages, markers
+    with CaptureQueriesContext(connection) as captured:
+        assert services.extract_observations(conversation_id=talk.id) == 0
+    assert len(_statements(captured)) == 1
+    assert ExtractedMessage.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_extractions_of_one_conversation_at_once_store_everything_once():
+    texts = ("My blender arrived broken, order #W1234567.", "I prefer email over phone calls.")
+    alone = conversation_with(customer("Jo"), *texts)
+    services.extract_observations(conversation_id=alone.id)
+    talk = conversation_with(customer("Kai"), *texts)
+    results: list[int] = []
+
+    def extract() -> None:
+        try:
+            results.append(services.extract_observations(conversation_id=talk.id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=extract) for _ in range(2)]
+    # Holding the customer's lock lets both read the same pending messages before either stores them.
+    with transaction.atomic():
+        _lock(str(talk.customer_id))
+        for thread in threads:
+            thread.start()
+        with connection.cursor() as cursor:
+            for _ in range(300):
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                if cursor.fetchone()[0] == 2:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the two extractions never waited for the lock")
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == [0, 2]
+    assert ExtractedMessage.objects.filter(message__conversation=talk).count() == 2
+    stored = sorted(
+        Observation.objects.filter(customer=talk.customer).values_list("text", "message_external_ids")
+    )
+    expected = sorted(
+        Observation.objects.filter(customer=alone.customer).values_list("text", "message_external_ids")
+    )
+    assert [text for text, _ in stored] == [text for text, _ in expected]
+    assert profile_for(customer_id=talk.customer_id)["traits"]["issues"] == [texts[0]]
+
+
+def test_a_trait_restated_in_other_words_merges_into_the_active_one():
+    lea = customer("Lea")
+    now = timezone.now()
+    first = Candidate("Address: 12 Oak Street", "fact", 0.9, now, ["m-1"], "address", "12 Oak Street")
+    again = Candidate("Lea lives at 12 oak street.", "fact", 0.95, now, ["m-2"], "address", "12 OAK STREET")
+    [stored] = services.record_observations(customer_id=lea.id, candidates=[first])
+    [merged] = services.record_observations(customer_id=lea.id, candidates=[again])
+    assert merged.id == stored.id
+    assert Observation.objects.get(customer=lea).message_external_ids == ["m-1", "m-2"]
+    assert Observation.objects.get(customer=lea).confidence == 0.95
