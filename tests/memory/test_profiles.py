@@ -91,3 +91,23 @@ def test_a_recording_the_profile_does_not_list_still_shows_a_changed_display_nam
     fact = Candidate("The customer lives near the coast.", "fact", 0.6, timezone.now(), ["m-9"])
     services.record_observations(customer_id=ana.id, candidates=[fact])
     assert _profile(ana.id)[0].get("name") == (renamed or None)
+
+
+def test_an_observation_edited_or_deleted_in_the_admin_shows_in_the_profile_at_once(client):
+    from django.contrib.auth.models import User
+
+    from memory.models import Observation
+
+    ana = customer("Ana")
+    services.extract_observations(
+        conversation_id=conversation_with(ana, "I prefer email updates. My blender is broken.").id
+    )
+    assert CustomerProfile.objects.get(customer=ana).traits["preferences"]
+    preference = Observation.objects.get(customer=ana, kind=Observation.Kind.PREFERENCE)
+    User.objects.create_superuser("root", "root@example.com", "pw")
+    client.login(username="root", password="pw")
+
+    response = client.post(f"/admin/memory/observation/{preference.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert CustomerProfile.objects.get(customer=ana).traits.get("preferences", []) == []
