@@ -415,3 +415,32 @@ def test_a_use_cases_tools_are_read_once_and_follow_an_edit_at_once():
     assert names() == ["badge"]
     use_case.actions.clear()
     assert names() == []
+
+
+def test_the_prompt_lists_the_changes_made_with_their_arguments_and_nothing_else():
+    from conversations.actions.models import ActionInvocation
+    from conversations.services import start_chat_session
+
+    conversation = start_chat_session(visitor_id="v_changes")
+    cancel = Action.objects.create(
+        name="cancel_order", description="Cancel.", url_template="/cancel", requires_confirmation=True
+    )
+    look_up = Action.objects.create(name="order_status", description="Status.", url_template="/status")
+    for action, status, arguments in [
+        (cancel, ActionInvocation.Status.SUCCEEDED, {"reason": "no longer needed", "order_id": "#W1"}),
+        (cancel, ActionInvocation.Status.AWAITING_CONFIRMATION, {"order_id": "#W2"}),
+        (look_up, ActionInvocation.Status.SUCCEEDED, {"order_id": "#W1"}),
+    ]:
+        ActionInvocation.objects.create(
+            conversation=conversation,
+            action=action,
+            action_name=action.name,
+            arguments=arguments,
+            status=status,
+        )
+
+    changes = action_selectors.changes_made(conversation.id)
+
+    assert changes == ['- cancel_order {"order_id":"#W1","reason":"no longer needed"}']
+    lines = action_selectors.prompt_lines(user_id="u1", changes=changes)
+    assert lines[-1] == "# Changes already made in this conversation\n" + changes[0]
