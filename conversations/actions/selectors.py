@@ -7,8 +7,6 @@ from typing import Any, TypedDict
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, IntegerField, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
 
 from conversations.models import Conversation, Identity, Message, UseCase
 from infra.stamped import StampedCache
@@ -243,25 +241,17 @@ def actions_taken(conversation_id: uuid.UUID) -> list[ActionRecord]:
     ]
 
 
-def failed_actions(conversation_id: uuid.UUID) -> QuerySet[ActionInvocation]:
-    """The conversation's actions that ran and failed: `handoff.operators.action_failed` as a filter
-    (an error, or a change the backend rejected)."""
-    return ActionInvocation.objects.filter(conversation_id=conversation_id).filter(
-        Q(status=ActionInvocation.Status.FAILED)
-        | Q(status=ActionInvocation.Status.REJECTED, action__requires_confirmation=True)
+def failed_actions_count_sql(conversation: str) -> str:
+    """How many of a conversation's actions failed, as a scalar subquery for the caller's statement
+    (`conversation`: its SQL for the conversation id): `handoff.operators.action_failed` in SQL, an
+    error or a change the backend rejected."""
+    return (
+        f"(SELECT count(*) FROM {ActionInvocation._meta.db_table} i"
+        f" LEFT JOIN {Action._meta.db_table} a ON a.id = i.action_id"
+        f" WHERE i.conversation_id = {conversation}"
+        f" AND (i.status = '{ActionInvocation.Status.FAILED}'"
+        f" OR (i.status = '{ActionInvocation.Status.REJECTED}' AND a.requires_confirmation)))"
     )
-
-
-def failed_actions_count(conversation_id: uuid.UUID) -> Coalesce:
-    """How many of the conversation's actions failed, as an expression to read beside another query."""
-    counted = (
-        failed_actions(conversation_id)
-        .order_by()
-        .values("conversation_id")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def changes_made(conversation_id: uuid.UUID) -> list[str]:
