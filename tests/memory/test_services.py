@@ -199,10 +199,20 @@ def _statements(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
 
 
-def test_a_turn_that_records_one_observation_takes_six_statements():
-    talk = conversation_with(customer("Gil"), "I have a question about my account settings.")
+def _second_turn(name: str, first: str, second: str):
+    """A conversation whose first message is extracted and whose second is not yet."""
+    talk = conversation_with(customer(name), first)
     services.extract_observations(conversation_id=talk.id)
-    say_more(talk, "Is shipping free for orders over fifty dollars?", "m-2")
+    say_more(talk, second, "m-2")
+    return talk
+
+
+def test_a_turn_that_records_one_observation_takes_six_statements():
+    talk = _second_turn(
+        "Gil",
+        "I have a question about my account settings.",
+        "Is shipping free for orders over fifty dollars?",
+    )
     with CaptureQueriesContext(connection) as captured:
         assert services.extract_observations(conversation_id=talk.id) == 1
     # Messages, lock, markers, duplicate lookup, insert, profile inputs (a fact: the profile stays as it is).
@@ -211,9 +221,7 @@ def test_a_turn_that_records_one_observation_takes_six_statements():
 
 
 def test_a_turn_with_nothing_to_extract_takes_two_statements_and_a_repeat_one():
-    talk = conversation_with(customer("Ida"), "My kettle arrived broken.")
-    services.extract_observations(conversation_id=talk.id)
-    say_more(talk, "ok thanks", "m-2")
+    talk = _second_turn("Ida", "My kettle arrived broken.", "ok thanks")
     with CaptureQueriesContext(connection) as captured:
         assert services.extract_observations(conversation_id=talk.id) == 1
     assert len(_statements(captured)) == 2  # messages, markers
