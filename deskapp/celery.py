@@ -54,24 +54,18 @@ def _check_old_connections(sender=None, **_) -> None:
     # What the fixup would do with CELERY_DB_REUSE_MAX unset, but keeping connections that are fine.
     if sender is None or getattr(sender.request, "is_eager", False):
         return  # an eager task runs inside its caller's transaction: its connections are the caller's
-    from django.db import close_old_connections
+    from infra.db import before_database_work
 
-    from infra.db import skip_checks_of_connections_that_just_answered
-
-    close_old_connections()
-    skip_checks_of_connections_that_just_answered()
+    before_database_work()
 
 
 @task_postrun.connect
 def _close_old_connections(sender=None, **_) -> None:
     if sender is None or getattr(sender.request, "is_eager", False):
         return
-    from django.db import close_old_connections
+    from infra.db import after_database_work
 
-    from infra.db import note_connections_that_answered
-
-    close_old_connections()
-    note_connections_that_answered()
+    after_database_work()
 
 
 @worker_shutdown.connect

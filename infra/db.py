@@ -67,15 +67,16 @@ class Lane(Executor):
                 future.set_result(result)
 
 
-def skip_checks_of_connections_that_just_answered() -> None:
-    """After `close_old_connections`: a connection that answered within TRUSTED_FOR_SECONDS is not
-    health-checked before its next query.
+def before_database_work() -> None:
+    """Before a call or task: `close_old_connections`, but a connection that answered within
+    TRUSTED_FOR_SECONDS is not health-checked before its next query.
 
     With CONN_HEALTH_CHECKS every `close_old_connections` makes the next query send a `SELECT 1`
     first, and Channels closes old connections around each call (Celery around each task): a round
     trip, and PostgreSQL's work, for each of a turn's half dozen calls. A connection that failed since
     it last answered (`errors_occurred`) is still checked, and one older than CONN_MAX_AGE still closed.
     """
+    close_old_connections()
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         answered = getattr(conn, "_answered_at", -math.inf)
@@ -83,8 +84,10 @@ def skip_checks_of_connections_that_just_answered() -> None:
             conn.health_check_done = True
 
 
-def note_connections_that_answered() -> None:
-    """After a call or task, and after `close_old_connections`: the connections still open and without errors."""
+def after_database_work() -> None:
+    """After a call or task: `close_old_connections`, then note the connections still open and without
+    errors as having just answered."""
+    close_old_connections()
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and not conn.errors_occurred:
@@ -96,13 +99,11 @@ class _LaneCall(DatabaseSyncToAsync):
     just answered."""
 
     def thread_handler(self, loop, *args, **kwargs):
-        close_old_connections()
-        skip_checks_of_connections_that_just_answered()
+        before_database_work()
         try:
             return SyncToAsync.thread_handler(self, loop, *args, **kwargs)
         finally:
-            close_old_connections()
-            note_connections_that_answered()
+            after_database_work()
 
 
 _lane: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("db_lane", default=None)
