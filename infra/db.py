@@ -94,9 +94,8 @@ def after_database_work() -> None:
             conn._answered_at = now
 
 
-class _LaneCall(DatabaseSyncToAsync):
-    """A call on a lane: Channels' `DatabaseSyncToAsync`, without the health check of a connection that
-    just answered."""
+class _TrustingCall(DatabaseSyncToAsync):
+    """Channels' `DatabaseSyncToAsync`, without the health check of a connection that just answered."""
 
     def thread_handler(self, loop, *args, **kwargs):
         before_database_work()
@@ -116,13 +115,25 @@ def database_sync_to_async(func: Callable[..., Any], *, thread_sensitive: bool =
     must not wait behind the connection's own calls, nor hold them up).
     """
     if not thread_sensitive:
-        return DatabaseSyncToAsync(func, thread_sensitive=False)
+        return _TrustingCall(func, thread_sensitive=False)
     lane = _lane.get()
     # Inside `async_to_sync` called from a lane's own thread, that thread is busy waiting: a call
     # sent to its lane would never run. asgiref runs such calls on the waiting thread itself.
     if lane is None or getattr(AsyncToSync.executors, "current", None) is not None:
         return DatabaseSyncToAsync(func)
-    return _LaneCall(func, thread_sensitive=False, executor=lane)
+    return _TrustingCall(func, thread_sensitive=False, executor=lane)
+
+
+def beside_lane(func: Callable[..., Any]) -> DatabaseSyncToAsync:
+    """For work after a connection's reply (the operators on it): on a thread of the default pool when
+    the connection has a lane, so its next calls (the customer's next message) need not wait for it.
+
+    Outside a server (tasks, tests) it is `database_sync_to_async(func)`: on the thread, and in the
+    transaction, that the rest of the caller's database work sees.
+    """
+    if _lane.get() is None:
+        return database_sync_to_async(func)
+    return database_sync_to_async(func, thread_sensitive=False)
 
 
 def _lanes(count: int, name: str) -> "itertools.cycle[Lane]":

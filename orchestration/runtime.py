@@ -29,7 +29,7 @@ from handoff import services as handoff_services
 from handoff.models import Handoff
 from handoff.wording import HOLDING_REPLY
 from infra import event_types, metrics
-from infra.db import database_sync_to_async
+from infra.db import beside_lane, database_sync_to_async
 from infra.events import publish_in_order
 from infra.groups import conversation_group, conversation_staff_group
 
@@ -231,9 +231,10 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
                     text += piece
                     yield TurnToken(message_id, piece)
                 if text:
-                    yield TurnMessage(
-                        await _store_ai_text(context, message_id, text, started, first_token_ms, usage)
-                    )
+                    async for event in _stored_reply(
+                        context, message_id, text, started, first_token_ms, usage
+                    ):
+                        yield event
                 reason = (
                     Handoff.Reason.CUSTOMER_REQUEST
                     if handoff_call.arguments.get("reason") in (None, "", Handoff.Reason.CUSTOMER_REQUEST)
@@ -287,7 +288,8 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             text += piece
             yield TurnToken(message_id, piece)
         if text:
-            yield TurnMessage(await _store_ai_text(context, message_id, text, started, first_token_ms, usage))
+            async for event in _stored_reply(context, message_id, text, started, first_token_ms, usage):
+                yield event
         async for event in _llm_failure(conversation_id, str(exc)):
             yield event
         return
@@ -304,11 +306,17 @@ async def ai_turn_events(conversation_id: uuid.UUID) -> AsyncIterator[TurnEvent]
             text += piece
             yield TurnToken(message_id, piece)
     citations = context.grounding.citations(marks.numbers)
-    yield TurnMessage(
-        await _store_ai_text(context, message_id, text, started, first_token_ms, usage, citations=citations)
-    )
-    if not citations and not acted and context.grounding.unanswered:
-        await database_sync_to_async(_record_knowledge_gap)(context)
+    async for event in _stored_reply(
+        context,
+        message_id,
+        text,
+        started,
+        first_token_ms,
+        usage,
+        citations=citations,
+        knowledge_gap=not citations and not acted and context.grounding.unanswered,
+    ):
+        yield event
     metrics.TURNS.labels(outcome="replied").inc()
 
 
@@ -368,14 +376,15 @@ async def _action_failure(
     """Actions keep failing: say so honestly, then hand the conversation to a person."""
     honest = (text.strip() + " " if text.strip() else "") + ACTION_FAILED_REPLY
     yield TurnToken(message_id, honest[len(text) :] if honest.startswith(text) else honest)
-    yield TurnMessage(await _store_ai_text(context, message_id, honest, started, first_token_ms, usage))
+    async for event in _stored_reply(context, message_id, honest, started, first_token_ms, usage):
+        yield event
     async for event in _hand_off(
         context.conversation.id, Handoff.Reason.ACTION_FAILED, "an action failed repeatedly"
     ):
         yield event
 
 
-async def _store_ai_text(
+async def _stored_reply(
     context: TurnContext,
     message_id: uuid.UUID,
     text: str,
@@ -384,9 +393,15 @@ async def _store_ai_text(
     usage: Usage | None,
     *,
     citations: list[dict] | None = None,
-) -> Message:
-    return await database_sync_to_async(_record_and_observe_ai_message)(
-        context,
+    knowledge_gap: bool = False,
+) -> AsyncIterator[TurnEvent]:
+    """Store the reply as sent and yield it; then the policy operators on it (and the knowledge gap).
+
+    The reply reaches the customer as its transaction commits (web chat, SMS) or as it is yielded
+    (voice), before the operators run, so they cost the customer no wait. They run beside the
+    connection's database lane: a caller who speaks again at once is not kept waiting behind them.
+    """
+    message = await database_sync_to_async(services.record_reply)(
         conversation_id=context.conversation.id,
         channel=context.conversation.channel,
         role=Message.Role.AI,
@@ -399,12 +414,11 @@ async def _store_ai_text(
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
     )
+    yield TurnMessage(message)
+    await beside_lane(_observe_reply)(context, message, knowledge_gap=knowledge_gap)
 
 
-def _record_and_observe_ai_message(context: TurnContext, **reply: Any) -> Message:
-    # One trip to the database thread: the reply is published as its transaction commits, before
-    # the operators run, so they cost the customer no wait.
-    message = services.record_reply(**reply)
+def _observe_reply(context: TurnContext, message: Message, *, knowledge_gap: bool) -> None:
     # Policy operators check what the customer actually received; a broken one never breaks the turn.
     # They read the conversation and history the turn read, not the database again.
     try:
@@ -416,7 +430,8 @@ def _record_and_observe_ai_message(context: TurnContext, **reply: Any) -> Messag
         )
     except Exception:
         logger.exception("policy operators failed on message %s", message.id)
-    return message
+    if knowledge_gap:
+        _record_knowledge_gap(context)
 
 
 async def _hand_off(conversation_id: uuid.UUID, reason: str, detail: str) -> AsyncIterator[TurnEvent]:

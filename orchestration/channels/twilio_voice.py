@@ -53,6 +53,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             return
         self.call: voice.Call | None = None
         self.turn: asyncio.Task | None = None
+        self.finishing: set[asyncio.Task] = set()
         self.reply: SpokenReply | None = None  # the reply being spoken, or the last one
         self.digits = ""
         self.keypad_timer: asyncio.Task | None = None
@@ -71,7 +72,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             return
         conversation_id = self.call.conversation.id
         await self.channel_layer.group_discard(conversation_group(conversation_id), self.channel_name)
-        if self.turn and not self.turn.done():
+        if self._reply_streaming():
             # The caller hung up mid-reply: at most what was already sent reached them.
             await self._stop_turn(heard=self.reply.sent if self.reply else "")
         await database_sync_to_async(voice.end_call)(conversation_id=conversation_id)
@@ -167,7 +168,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         if self.call is None or self.ended:
             logger.warning("voice relay: caller input before setup or after the end; ignored")
             return
-        if self.turn and not self.turn.done():
+        if self._reply_streaming():
             # The caller spoke over a reply still being written: it is stale, what was sent is what they got.
             await self._stop_turn(heard=self.reply.sent if self.reply else "")
         conversation_id = self.call.conversation.id
@@ -187,10 +188,18 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             database_sync_to_async(pipeline.observe_stored_message, thread_sensitive=False)(stored)
         )
         if stored.received.ai_should_reply:
+            if self.turn and not self.turn.done():
+                # The last reply is all sent; its turn finishes beside this one (held: tasks are weakly kept).
+                self.finishing.add(self.turn)
+                self.turn.add_done_callback(self.finishing.discard)
             self.reply = SpokenReply()
             self.turn = asyncio.create_task(self._speak_turn(self.reply, observing))
         elif not (await observing).ai_should_reply:
             await self._end_if_handed_off()
+
+    def _reply_streaming(self) -> bool:
+        """A turn is running and its reply is not all sent (a sent one's turn only has the operators left)."""
+        return bool(self.turn and not self.turn.done() and not (self.reply and self.reply.finished))
 
     async def _end_if_handed_off(self) -> None:
         """End the relay with `handoffData` when the conversation has a live handoff (a rule escalated)."""

@@ -216,6 +216,32 @@ async def test_interrupt_while_speech_plays_a_finished_reply_corrects_the_stored
     await relay.close()
 
 
+async def test_a_caller_who_speaks_as_soon_as_a_reply_ends_does_not_cut_it_short(
+    openai_use_case, fake_openai, live_daphne
+):
+    # The reply is all sent; what its turn still does (the operators on it) is no interruption.
+    fake_openai.script(Reply(text="Your order shipped yesterday."), Reply(text="It arrives on Friday."))
+    relay = await RelayClient.connect(live_daphne)
+    await relay.setup(CALL)
+    for _ in range(3):
+        await relay.prompt("Where is my order?")
+        assert spoken(await relay.reply()) == "Your order shipped yesterday."
+        await relay.prompt("When will it arrive?")  # at once, as the last word arrives
+        assert spoken(await relay.reply()) == "It arrives on Friday."
+        fake_openai.script(Reply(text="Your order shipped yesterday."), Reply(text="It arrives on Friday."))
+    await asyncio.sleep(0.3)
+    stored = await db(
+        lambda: list(Message.objects.order_by("created_at").values_list("role", "text", "interrupted"))
+    )
+    assert stored == 3 * [
+        ("customer", "Where is my order?", False),
+        ("ai", "Your order shipped yesterday.", False),
+        ("customer", "When will it arrive?", False),
+        ("ai", "It arrives on Friday.", False),
+    ]
+    await relay.close()
+
+
 async def test_keypad_digits_become_the_callers_input(openai_use_case, fake_openai, live_daphne):
     fake_openai.script(Reply(text="Thanks, looking up order 2611340."))
     relay = await RelayClient.connect(live_daphne)
