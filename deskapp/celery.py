@@ -33,12 +33,14 @@ def _start_heartbeat(**_) -> None:
 
 
 @worker_init.connect
-def _load_embedding_model(**_) -> None:
+def _load_models(**_) -> None:
     # In the main process, at full priority, before the pool forks: pool processes start with the
-    # model, so a restarted worker's first customer does not wait seconds for it.
+    # embedding model and the LLM client, so a restarted worker's first customer does not wait for them.
+    from conversations import llm
     from infra.embeddings import warm_up
 
     warm_up()
+    llm.warm_up()
 
 
 @worker_process_init.connect

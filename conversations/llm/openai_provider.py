@@ -34,6 +34,14 @@ def _shared_http_client() -> httpx.AsyncClient | None:
     return client
 
 
+def warm_up() -> None:
+    """Import what the SDK imports on its first request: every resource module and anyio's asyncio
+    backend (0.6 s here, with this module's own import), which a web process would otherwise spend,
+    holding the interpreter, in its first caller's first turn."""
+    import anyio._backends._asyncio  # noqa: F401
+    import openai.resources.chat  # noqa: F401
+
+
 class OpenAIProvider:
     capabilities = Capabilities()
 

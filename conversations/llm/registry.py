@@ -26,3 +26,10 @@ def provider_for(config: LLMProvider | None) -> LLM:
         max_retries=config.max_retries,
         temperature=config.temperature,
     )
+
+
+def warm_up() -> None:
+    """Load the OpenAI-compatible client ahead of the first turn that needs it (a server process's start)."""
+    from . import openai_provider
+
+    openai_provider.warm_up()

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
 from conversations.llm.base import LLMConfigurationError, LLMError, TextDelta, ToolCall, Usage, complete
@@ -79,3 +83,16 @@ async def test_malformed_tool_arguments_raise_llm_error(fake_openai):
     fake_openai.script(Reply(tool_calls=[{"name": "get_order_details", "arguments": '{"order_id": "#W1'}]))
     with pytest.raises(LLMError, match="malformed"):
         await collect(provider(fake_openai), [{"role": "user", "content": "hi"}], TOOLS)
+
+
+def test_warm_up_loads_what_the_first_request_would_load_mid_call():
+    # A fresh process, as a web process starts: its first caller must not wait ~0.8 s for these imports.
+    lazy = ["openai.resources.chat", "anyio._backends._asyncio"]
+    script = (
+        "import sys, django; django.setup(); from conversations import llm; "
+        f"before = [m in sys.modules for m in {lazy!r}]; llm.warm_up(); "
+        f"print(before, [m in sys.modules for m in {lazy!r}])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deskapp.settings_test"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[False, False] [True, True]"
