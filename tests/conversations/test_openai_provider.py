@@ -86,8 +86,8 @@ async def test_malformed_tool_arguments_raise_llm_error(fake_openai):
 
 
 def test_warm_up_loads_what_the_first_request_would_load_mid_call():
-    # A fresh process, as a web process starts: its first caller must not wait ~0.8 s for these imports.
-    lazy = ["openai.resources.chat", "anyio._backends._asyncio"]
+    # A fresh process, as a web process starts: its first caller must not wait ~0.6 s for these imports.
+    lazy = ["conversations.llm.openai_provider", "anyio._backends._asyncio"]
     script = (
         "import sys, django; django.setup(); from conversations import llm; "
         f"before = [m in sys.modules for m in {lazy!r}]; llm.warm_up(); "
