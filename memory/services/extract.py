@@ -14,7 +14,7 @@ from infra import embeddings
 from ..extraction import Candidate, Utterance, extract_offline, extraction_messages, parse_llm_extraction
 from ..models import ConversationExtraction, Observation
 from . import profiles
-from .observations import _lock, record_observations, store_observations
+from .observations import lock_customer_memory, record_observations, store_observations
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def extract_observations(
         return len(_claim(pending))  # nothing to store, nothing for the profile
     vectors = embeddings.embed([c.text for c in candidates])  # before the lock: the model is the slow part
     with transaction.atomic():
-        _lock(str(customer_id))
+        lock_customer_memory(str(customer_id))
         claimed = _claim(pending)
         if len(claimed) < len(pending):  # another worker got there first; store only what is still ours
             fresh = {utterances[mid].source_id for mid in claimed}

@@ -14,7 +14,7 @@ from memory.extraction import Candidate
 from memory.models import CustomerProfile, ExtractedMessage, Observation
 from memory.selectors import profile_for, recall
 from memory.services import profiles
-from memory.services.observations import _lock
+from memory.services.observations import lock_customer_memory
 from tests.fakes.openai_server import Reply
 from tests.memory.builders import conversation_with, customer, say_more
 
@@ -248,7 +248,7 @@ def test_two_extractions_of_one_conversation_at_once_store_everything_once():
     threads = [threading.Thread(target=extract) for _ in range(2)]
     # Holding the customer's lock lets both read the same pending messages before either stores them.
     with transaction.atomic():
-        _lock(str(talk.customer_id))
+        lock_customer_memory(str(talk.customer_id))
         for thread in threads:
             thread.start()
         with connection.cursor() as cursor:
