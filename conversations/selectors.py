@@ -40,8 +40,13 @@ def conversation_for_identity(
     )
     if conversation_id is not None:
         return found.filter(id=conversation_id).first()
+    return latest_open_conversation(found, channel=channel)
+
+
+def latest_open_conversation(conversations, *, channel: str) -> Conversation | None:
+    """Of `conversations` (a queryset), the latest on `channel` that is not closed: where a message goes."""
     return (
-        found.filter(channel=channel)
+        conversations.filter(channel=channel)
         .exclude(status=Conversation.Status.CLOSED)
         .order_by("-created_at")
         .first()

@@ -148,12 +148,9 @@ def _find_or_open_conversation(inbound: Inbound, customer: Customer) -> Conversa
         if conversation is None:
             raise PermissionError("that conversation belongs to another customer")
         return conversation
-    conversation = (
-        Conversation.objects.select_related("use_case__llm_provider")
-        .filter(customer=customer, channel=inbound.channel)
-        .exclude(status=Conversation.Status.CLOSED)
-        .order_by("-created_at")
-        .first()
+    conversation = selectors.latest_open_conversation(
+        Conversation.objects.select_related("use_case__llm_provider").filter(customer=customer),
+        channel=inbound.channel,
     )
     return conversation or open_conversation(customer=customer, channel=inbound.channel)
 
