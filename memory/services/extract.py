@@ -127,7 +127,7 @@ def extract_observations(
         return len(_claim(pending))  # nothing to store, nothing for the profile
     vectors = embeddings.embed([c.text for c in candidates])  # before the lock: the model is the slow part
     with transaction.atomic():
-        lock_customer_memory(str(customer_id))
+        lock_customer_memory(customer_id)
         claimed = _claim(pending)
         if len(claimed) < len(pending):  # another worker got there first; store only what is still ours
             fresh = {utterances[mid].source_id for mid in claimed}

@@ -27,7 +27,7 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()
 
 
-def lock_customer_memory(customer_id: str) -> None:
+def lock_customer_memory(customer_id: uuid.UUID) -> None:
     """Serialise writers of one customer's memory until the transaction ends (precondition: atomic)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"memory:{customer_id}"])
@@ -45,7 +45,7 @@ def record_observations(
     vectors = embeddings.embed([c.text for c in candidates])  # one batch, before this function's lock
     # No savepoint of its own: inside a caller's transaction (extraction's) a failure fails it anyway.
     with transaction.atomic(savepoint=False):
-        lock_customer_memory(str(customer_id))
+        lock_customer_memory(customer_id)
         return store_observations(
             customer_id=customer_id, candidates=candidates, vectors=vectors, conversation_id=conversation_id
         )
@@ -187,7 +187,7 @@ def merge_customer_memory(*, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> in
 
     Precondition: called inside the merge's transaction, after conversations moved. Returns the count moved.
     """
-    lock_customer_memory(str(survivor_id))
+    lock_customer_memory(survivor_id)
     moved = 0
     for observation in Observation.objects.filter(customer_id=merged_id).order_by("created_at", "id"):
         twin = Observation.objects.filter(

@@ -248,7 +248,7 @@ def test_two_extractions_of_one_conversation_at_once_store_everything_once():
     threads = [threading.Thread(target=extract) for _ in range(2)]
     # Holding the customer's lock lets both read the same pending messages before either stores them.
     with transaction.atomic():
-        lock_customer_memory(str(talk.customer_id))
+        lock_customer_memory(talk.customer_id)
         for thread in threads:
             thread.start()
         with connection.cursor() as cursor:
